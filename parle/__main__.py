@@ -1,0 +1,5 @@
+import sys
+
+from parle.cli import main
+
+sys.exit(main())

@@ -1,0 +1,154 @@
+"""`parle`: the command line. `parle turn`, `parle models`, `parle models fetch`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from parle.audio import AudioChunk, concat_chunks, decode_audio
+from parle.config import ConfigError, Settings, load_settings
+from parle.errors import ParleError
+from parle.models import ModelNotFoundError, profile_specs, resolve
+from parle.sessions import SessionMemory, session_file
+from parle.turn import AudioEvent, CompleteEvent, TurnOptions
+
+EXIT_BAD_INPUT = 2
+EXIT_UNAVAILABLE = 3
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"parle: error: {message}", file=sys.stderr)
+    return code
+
+
+# --- parle models -----------------------------------------------------------------------------
+
+
+def cmd_models(settings: Settings, *, fetch: bool) -> int:
+    """List what the profile needs and where each model was found (and prepare it with fetch)."""
+    missing = 0
+    print(f"profile: {settings.profile}")
+    for spec in profile_specs(settings):
+        result = resolve(spec, settings, download=fetch, prepare=fetch)
+        if result.resolved is not None:
+            where = f"{result.resolved.source}: {result.resolved.path}"
+        elif spec.served_elsewhere:
+            where = f"served by the LLM server ({spec.hint})"
+        else:
+            missing += 1
+            where = f"MISSING ({'; '.join(result.tried)}); {spec.hint}"
+        print(f"  {spec.role:<11} {spec.model_id:<48} {where}")
+    return 1 if missing else 0
+
+
+# --- parle turn -------------------------------------------------------------------------------
+
+
+async def _turn(settings: Settings, args: argparse.Namespace) -> int:
+    from parle.runtime import ParleRuntime
+
+    try:
+        data = Path(args.audio).read_bytes()
+    except OSError as exc:
+        return _fail(f"cannot read {args.audio}: {exc.strerror}", EXIT_BAD_INPUT)
+    try:
+        memory_path = session_file(settings.sessions_dir, args.session) if args.session else None
+    except ValueError as exc:
+        return _fail(str(exc), EXIT_BAD_INPUT)
+    # Refuse bad audio before paying for model loading.
+    decode_audio(
+        data,
+        max_seconds=settings.max_audio_seconds,
+        min_seconds=settings.min_audio_seconds,
+        max_bytes=settings.max_upload_bytes,
+    )
+    memory = SessionMemory(settings.history_turns)
+    if memory_path is not None and memory_path.exists():
+        memory = SessionMemory.from_json(memory_path.read_text("utf-8"), settings.history_turns)
+
+    async with ParleRuntime(settings) as runtime:
+        assert runtime.pipeline is not None
+        chunks: list[AudioChunk] = []
+        complete: CompleteEvent | None = None
+        options = TurnOptions(sequential=args.sequential)
+        async for event in runtime.pipeline.run(data, session=memory, options=options):
+            if isinstance(event, AudioEvent):
+                chunks.append(event.chunk)
+            elif isinstance(event, CompleteEvent):
+                complete = event
+    assert complete is not None
+
+    audio = concat_chunks(chunks) if chunks else AudioChunk(b"", 24_000)
+    Path(args.out).write_bytes(audio.to_wav())
+    if memory_path is not None:
+        memory_path.parent.mkdir(parents=True, exist_ok=True)
+        memory_path.write_text(memory.to_json(), "utf-8")
+    timing = complete.timings.as_dict()
+    if args.json:
+        print(
+            json.dumps(
+                {"transcript": complete.transcript, "response": complete.response, "timing": timing},
+                ensure_ascii=False,
+            )
+        )
+    else:
+        print(f"learner: {complete.transcript or '(no speech heard)'}")
+        print(f"tutor:   {complete.response}")
+        print("timing:  " + ", ".join(f"{k}={v}" for k, v in timing.items() if v is not None))
+        print(f"audio:   {args.out} ({audio.duration_s:.2f} s at {audio.sample_rate} Hz)")
+    return 0
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="parle", description="PARLE, a real-time speech-to-speech Portuguese tutor."
+    )
+    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    turn = sub.add_parser("turn", help="run one whole turn on an audio file")
+    turn.add_argument("audio", help="the learner's audio (WAV, WebM/Opus, OGG, MP3, FLAC)")
+    turn.add_argument("--out", required=True, help="where to write the reply (24 kHz WAV)")
+    turn.add_argument("--json", action="store_true", help="print one JSON object")
+    turn.add_argument(
+        "--sequential", action="store_true", help="STT, whole reply, then whole TTS (baseline)"
+    )
+    turn.add_argument("--session", help="a name: the conversation continues across runs")
+
+    models = sub.add_parser("models", help="list the models the profile needs and their source")
+    models.add_argument("action", nargs="?", choices=["list", "fetch"], default="list")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from parle.logs import configure_logging
+
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        return _fail(str(exc), EXIT_BAD_INPUT)
+    try:
+        if args.command == "models":
+            return cmd_models(settings, fetch=args.action == "fetch")
+        if args.command == "turn":
+            return asyncio.run(_turn(settings, args))
+    except ParleError as exc:
+        code = EXIT_BAD_INPUT if exc.code == "bad_audio" else EXIT_UNAVAILABLE
+        return _fail(str(exc), code)
+    except ModelNotFoundError as exc:
+        return _fail(str(exc), EXIT_UNAVAILABLE)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""PARLE's settings: one typed place, read once from `PARLE_*` environment variables.
+
+A profile (`gpu`, `legacy`, `cpu`) fills in every model id and device that is not set
+explicitly; anything can be overridden by its own variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Profile = Literal["gpu", "legacy", "cpu"]
+
+ENV_PREFIX = "PARLE_"
+
+# What each profile runs (DESIGN.md section 1). Keys are Settings field names.
+PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gpu": {
+        "stt_model": "large-v3-turbo",
+        "stt_device": "cuda",
+        "stt_compute_type": "float16",
+        "llm_backend": "vllm",
+        "llm_model": "mistralai/Ministral-3-3B-Instruct-2512-BF16",
+        "tts_engine": "qwen3",
+        "tts_model": "Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice",
+        "tts_voice": "pf_dora",
+        "level_estimator": "mdeberta",
+    },
+    "legacy": {
+        "stt_model": "small",
+        "stt_device": "cuda",
+        "stt_compute_type": "float16",
+        "llm_backend": "vllm",
+        "llm_model": "RedHatAI/gemma-3-4b-it-quantized.w4a16",
+        "tts_engine": "kokoro",
+        "tts_model": "kokoro-82m-onnx",
+        "tts_voice": "pf_dora",
+        "level_estimator": "mdeberta",
+    },
+    "cpu": {
+        "stt_model": "base",
+        "stt_device": "cpu",
+        "stt_compute_type": "int8",
+        "llm_backend": "llamacpp",
+        "llm_model": "smollm2-135m-instruct",
+        "tts_engine": "kokoro",
+        "tts_model": "kokoro-82m-onnx",
+        "tts_voice": "pf_dora",
+        "level_estimator": "lexical",
+    },
+}
+
+
+class ConfigError(ValueError):
+    """Configuration that cannot work; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    """Every knob PARLE has. Read once (`load_settings`) and passed down, never re-read."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", validate_default=True, frozen=True
+    )
+
+    profile: Profile = "cpu"
+
+    # Where models are assembled and sessions of the CLI are kept.
+    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "parle")
+    # Never try the Hugging Face hub (machines without network); the cache is still used.
+    offline: bool = False
+
+    # Speech to text. `stt_model` is a local folder, a hub repo id, or a size name.
+    stt_model: str = ""
+    stt_device: str = ""
+    stt_compute_type: str = ""
+    stt_language: str = "pt"
+    stt_beam_size: int = Field(default=1, ge=1, le=10)
+    stt_threads: int = Field(default=0, ge=0)
+    stt_no_speech_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
+    stt_max_compression_ratio: float = Field(default=2.4, gt=0.0)
+    stt_min_speech_ms: int = Field(default=250, ge=0)
+
+    # The tutor LLM, always behind an OpenAI-compatible server.
+    llm_url: str = "http://127.0.0.1:8001/v1"
+    llm_backend: Literal["llamacpp", "vllm", "external"] | Literal[""] = ""
+    llm_model: str = ""
+    # cpu profile: a local GGUF path or "repo_id/file.gguf" on the hub; empty = the shipped one.
+    llm_gguf: str = ""
+    llm_launch: bool = True
+    llm_context: int = Field(default=4096, ge=256)
+    llm_max_tokens: int = Field(default=96, ge=1, le=4096)
+    llm_threads: int = Field(default=0, ge=0)
+    llm_temperature: float = Field(default=0.6, ge=0.0, le=2.0)
+    llm_start_timeout_s: float = Field(default=120.0, gt=0)
+    llm_request_timeout_s: float = Field(default=60.0, gt=0)
+    llm_gpu_memory_utilization: float = Field(default=0.55, gt=0.0, le=1.0)
+
+    # Text to speech.
+    tts_engine: Literal["kokoro", "qwen3"] | Literal[""] = ""
+    tts_model: str = ""
+    tts_voice: str = ""
+    # Used when the configured voice is not in the voices file (offline: shipped styles only).
+    tts_fallback_voice: str = "jm_kumo"
+    tts_lang: str = "pt-br"
+    tts_speed: float = Field(default=1.0, ge=0.5, le=2.0)
+    tts_threads: int = Field(default=0, ge=0)
+
+    level_estimator: Literal["lexical", "mdeberta"] | Literal[""] = ""
+
+    # Tutor and turns.
+    language: str = "pt-BR"
+    level: Literal["A1", "A2", "B1", "B2", "C1", "C2"] = "A2"
+    history_turns: int = Field(default=12, ge=0, le=200)
+    max_sessions: int = Field(default=1000, ge=1)
+    first_piece_min_chars: int = Field(default=18, ge=1)
+
+    # Limits on what a client may send.
+    max_audio_seconds: float = Field(default=60.0, gt=0)
+    min_audio_seconds: float = Field(default=0.2, ge=0)
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+
+    @model_validator(mode="after")
+    def _fill_profile_defaults(self) -> Settings:
+        for name, value in PROFILE_DEFAULTS[self.profile].items():
+            if not getattr(self, name):
+                object.__setattr__(self, name, value)
+        if self.min_audio_seconds >= self.max_audio_seconds:
+            raise ValueError("PARLE_MIN_AUDIO_SECONDS must be below PARLE_MAX_AUDIO_SECONDS")
+        if not self.llm_url.startswith(("http://", "https://")):
+            raise ValueError(
+                "PARLE_LLM_URL must be an http(s) URL, e.g. http://127.0.0.1:8001/v1"
+            )
+        return self
+
+    @property
+    def models_dir(self) -> Path:
+        return self.cache_dir / "models"
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.cache_dir / "sessions"
+
+
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment once; bad values raise `ConfigError` naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = f"{ENV_PREFIX}{str(err['loc'][0]).upper()}: " if err["loc"] else ""
+            problems.append(where + str(err["msg"]).removeprefix("Value error, "))
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

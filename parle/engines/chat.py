@@ -1,0 +1,112 @@
+"""Streaming client for any OpenAI-compatible `/v1/chat/completions` (vLLM, llama.cpp)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import httpx
+
+from parle.engines.base import ChatMessage
+from parle.errors import LlmUnavailableError
+
+log = logging.getLogger(__name__)
+
+
+class OpenAIChatModel:
+    """The `ChatModel` for an OpenAI-compatible server.
+
+    Tokens are yielded as they arrive over SSE. Closing the iterator (or cancelling the task
+    that consumes it) closes the HTTP response, and the server aborts the generation.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        model: str | None = None,
+        max_tokens: int = 160,
+        temperature: float = 0.6,
+        timeout_s: float = 60.0,
+        api_key: str | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s, connect=5.0), headers=headers
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def served_model(self) -> str:
+        """The model id the server serves (its first one), cached after the first call."""
+        if self.model is None:
+            try:
+                response = await self._client.get(f"{self.base_url}/models")
+                response.raise_for_status()
+                self.model = str(response.json()["data"][0]["id"])
+            except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
+                raise LlmUnavailableError(
+                    "The language model server is not answering."
+                ) from exc
+        return self.model
+
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> AsyncIterator[str]:
+        """Yield content deltas; raise `LlmUnavailableError` if the server fails."""
+        body: dict[str, Any] = {
+            "model": await self.served_model(),
+            "messages": list(messages),
+            "stream": True,
+            "max_tokens": max_tokens or self.max_tokens,
+            "temperature": self.temperature if temperature is None else temperature,
+        }
+        try:
+            async with self._client.stream(
+                "POST", f"{self.base_url}/chat/completions", json=body
+            ) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    log.warning("llm server error", extra={"status": response.status_code})
+                    raise LlmUnavailableError(
+                        f"The language model server answered {response.status_code}."
+                    )
+                async for line in response.aiter_lines():
+                    delta = _parse_sse_line(line)
+                    if delta is _DONE:
+                        return
+                    if delta:
+                        yield str(delta)
+        except httpx.HTTPError as exc:
+            raise LlmUnavailableError("The language model server is not answering.") from exc
+
+
+_DONE = object()
+
+
+def _parse_sse_line(line: str) -> object:
+    if not line.startswith("data:"):
+        return None
+    payload = line[5:].strip()
+    if payload == "[DONE]":
+        return _DONE
+    try:
+        event = json.loads(payload)
+        choice = event["choices"][0]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    content = (choice.get("delta") or {}).get("content")
+    if choice.get("finish_reason") and not content:
+        return _DONE
+    return content

@@ -1,0 +1,161 @@
+"""Builds the active profile's engines from settings, loads them once, and owns their life."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import TracebackType
+
+from parle.config import Settings
+from parle.engines.chat import OpenAIChatModel
+from parle.engines.kokoro import KokoroSynthesizer
+from parle.engines.llm_server import LlmServer
+from parle.engines.whisper import WhisperTranscriber
+from parle.models import find_file, llm_spec, require, stt_spec, tts_specs
+from parle.sessions import SessionStore
+from parle.turn import TurnPipeline
+from parle.tutor.prompts import build_messages
+
+log = logging.getLogger(__name__)
+
+
+class UnsupportedEngineError(RuntimeError):
+    """The profile asks for an engine this build of PARLE cannot run here."""
+
+
+def build_transcriber(settings: Settings) -> WhisperTranscriber:
+    model = require(stt_spec(settings), settings)
+    return WhisperTranscriber(
+        model.path,
+        device=settings.stt_device,
+        compute_type=settings.stt_compute_type,
+        language=settings.stt_language,
+        beam_size=settings.stt_beam_size,
+        threads=settings.stt_threads,
+        no_speech_threshold=settings.stt_no_speech_threshold,
+        max_compression_ratio=settings.stt_max_compression_ratio,
+        min_speech_ms=settings.stt_min_speech_ms,
+    )
+
+
+def build_synthesizer(settings: Settings) -> KokoroSynthesizer:
+    if settings.tts_engine != "kokoro":
+        raise UnsupportedEngineError(
+            f"PARLE_TTS_ENGINE={settings.tts_engine} is not available in this build; "
+            "use PARLE_TTS_ENGINE=kokoro"
+        )
+    model_spec, voices_spec = tts_specs(settings)
+    model = require(model_spec, settings)
+    onnx = model.path if model.path.is_file() else None
+    onnx = onnx or find_file(model.folder, ["*.int8.onnx", "model_quantized.onnx", "*.onnx"])
+    if onnx is None:
+        raise UnsupportedEngineError(f"no .onnx file in the Kokoro model folder {model.folder}")
+    voice_sources = []
+    if model.source == "local" and model.path.is_dir():
+        voice_sources.append(model.path)  # a folder with voices-v1.0.bin next to the model
+    voices = require(voices_spec, settings)
+    voice_sources.append(voices.path)
+    if voices.source != "shipped":
+        # The hub's Portuguese voices, plus the shipped styles when the package is installed.
+        shipped = _shipped_voices(settings)
+        if shipped is not None:
+            voice_sources.append(shipped)
+    return KokoroSynthesizer(
+        onnx,
+        voice_sources,
+        voice=settings.tts_voice,
+        fallback_voice=settings.tts_fallback_voice,
+        lang=settings.tts_lang,
+        speed=settings.tts_speed,
+        threads=settings.tts_threads,
+    )
+
+
+def _shipped_voices(settings: Settings) -> object | None:
+    from parle.models import assemble_shipped
+
+    _, voices_spec = tts_specs(settings)
+    try:
+        return assemble_shipped(voices_spec, settings.models_dir)
+    except Exception:
+        return None
+
+
+class ParleRuntime:
+    """The loaded engines, the LLM server and the turn pipeline of one PARLE process.
+
+    `async with ParleRuntime(settings) as runtime:` resolves and loads everything (STT and TTS
+    load in parallel while the LLM server starts) and stops what it started on exit.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.llm_server: LlmServer | None = None
+        self.chat: OpenAIChatModel | None = None
+        self.transcriber: WhisperTranscriber | None = None
+        self.synthesizer: KokoroSynthesizer | None = None
+        self.pipeline: TurnPipeline | None = None
+
+    async def start(self) -> TurnPipeline:
+        settings = self.settings
+        gguf = None
+        if settings.llm_backend == "llamacpp":
+            gguf = require(llm_spec(settings), settings).path
+        self.llm_server = LlmServer(settings, gguf=gguf)
+        self.transcriber = build_transcriber(settings)
+        self.synthesizer = build_synthesizer(settings)
+        await asyncio.gather(
+            self.llm_server.start(),
+            asyncio.to_thread(self.transcriber.load),
+            asyncio.to_thread(self.synthesizer.load),
+        )
+        self.chat = OpenAIChatModel(
+            settings.llm_url,
+            max_tokens=settings.llm_max_tokens,
+            temperature=settings.llm_temperature,
+            timeout_s=settings.llm_request_timeout_s,
+        )
+        await self._warm_up_llm()
+        self.pipeline = TurnPipeline(
+            self.transcriber,
+            self.chat,
+            self.synthesizer,
+            sessions=SessionStore(
+                max_turns=settings.history_turns, max_sessions=settings.max_sessions
+            ),
+            level=settings.level,
+            max_audio_seconds=settings.max_audio_seconds,
+            min_audio_seconds=settings.min_audio_seconds,
+            max_audio_bytes=settings.max_upload_bytes,
+            first_piece_min_chars=settings.first_piece_min_chars,
+        )
+        return self.pipeline
+
+    async def _warm_up_llm(self) -> None:
+        """One tiny request: the server loads its weights and caches the system prompt."""
+        assert self.chat is not None
+        messages = build_messages([], "Olá!", level=self.settings.level)
+        async for _ in self.chat.stream(messages, max_tokens=1):
+            pass
+
+    async def stop(self) -> None:
+        if self.chat is not None:
+            await self.chat.aclose()
+        if self.llm_server is not None:
+            await self.llm_server.stop()
+
+    async def __aenter__(self) -> ParleRuntime:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

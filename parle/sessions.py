@@ -1,0 +1,82 @@
+"""Conversation memory: one bounded history per session, never a global one."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import OrderedDict, deque
+from pathlib import Path
+
+from parle.engines.base import ChatMessage
+
+
+class SessionMemory:
+    """The last `max_turns` exchanges of one session (a turn is a user + assistant pair)."""
+
+    def __init__(self, max_turns: int = 12) -> None:
+        self.max_turns = max_turns
+        self._messages: deque[ChatMessage] = deque(maxlen=max(2 * max_turns, 0))
+        self.last_used = time.monotonic()
+
+    @property
+    def messages(self) -> list[ChatMessage]:
+        return list(self._messages)
+
+    def add_turn(self, user_text: str, assistant_text: str) -> None:
+        self.last_used = time.monotonic()
+        if self.max_turns == 0:
+            return
+        self._messages.append({"role": "user", "content": user_text})
+        self._messages.append({"role": "assistant", "content": assistant_text})
+
+    def clear(self) -> None:
+        self._messages.clear()
+
+    def to_json(self) -> str:
+        return json.dumps(self.messages, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str, max_turns: int) -> SessionMemory:
+        memory = cls(max_turns)
+        for item in json.loads(text):
+            if item.get("role") in ("user", "assistant") and isinstance(item.get("content"), str):
+                memory._messages.append({"role": item["role"], "content": item["content"]})
+        return memory
+
+
+class SessionStore:
+    """Session memories by id, bounded in number (least recently used go first)."""
+
+    def __init__(self, *, max_turns: int = 12, max_sessions: int = 1000) -> None:
+        self.max_turns = max_turns
+        self.max_sessions = max_sessions
+        self._sessions: OrderedDict[str, SessionMemory] = OrderedDict()
+
+    def get(self, session_id: str) -> SessionMemory:
+        memory = self._sessions.get(session_id)
+        if memory is None:
+            memory = self._sessions[session_id] = SessionMemory(self.max_turns)
+            while len(self._sessions) > self.max_sessions:
+                self._sessions.popitem(last=False)
+        self._sessions.move_to_end(session_id)
+        return memory
+
+    def reset(self, session_id: str) -> bool:
+        return self._sessions.pop(session_id, None) is not None
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._sessions
+
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def session_file(folder: Path, name: str) -> Path:
+    """Where the CLI keeps a named session between runs; rejects names that are not plain."""
+    if not _SAFE_NAME.fullmatch(name) or name.startswith("."):
+        raise ValueError("a session name uses letters, digits, '.', '_' or '-' (at most 64)")
+    return folder / f"{name}.json"

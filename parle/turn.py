@@ -1,0 +1,358 @@
+"""One conversational turn, streamed end to end:
+
+    audio -> decode (16 kHz mono) -> STT -> LLM stream -> SentenceCutter -> TTS stream -> audio
+
+TTS starts on the first piece while the LLM is still writing, and audio leaves as soon as it
+exists. Closing the event iterator (barge-in, a client gone) cancels the LLM request and the
+TTS work at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Literal
+
+from parle.audio import AudioChunk, FloatAudio, decode_audio
+from parle.cutter import SentenceCutter, clean_for_speech
+from parle.engines.base import ChatModel, Synthesizer, Transcriber, Transcript
+from parle.sessions import SessionMemory, SessionStore
+from parle.tutor.prompts import build_messages
+
+log = logging.getLogger(__name__)
+
+Stage = Literal["stt", "llm", "tts"]
+
+
+def _ms(start: float, end: float) -> float:
+    return round((end - start) * 1000.0, 1)
+
+
+@dataclass
+class TurnTimings:
+    """Stage timings of one turn, in milliseconds from the moment its audio arrived."""
+
+    stt_ms: float = 0.0
+    llm_first_token_ms: float | None = None
+    llm_ms: float = 0.0
+    tts_first_chunk_ms: float | None = None
+    tts_ms: float = 0.0
+    ttfa_ms: float | None = None
+    total_ms: float = 0.0
+
+    def as_dict(self) -> dict[str, float | None]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class StageEvent:
+    kind: ClassVar[str] = "stage"
+    stage: Stage
+
+
+@dataclass(frozen=True)
+class TranscriptEvent:
+    kind: ClassVar[str] = "transcript"
+    text: str
+    stt_ms: float
+    language: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class ResponseDeltaEvent:
+    kind: ClassVar[str] = "response_delta"
+    delta: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ResponseEvent:
+    kind: ClassVar[str] = "response"
+    text: str
+    llm_ms: float
+
+
+@dataclass(frozen=True)
+class AudioEvent:
+    kind: ClassVar[str] = "audio"
+    chunk: AudioChunk
+    index: int
+    text: str
+
+
+@dataclass(frozen=True)
+class CompleteEvent:
+    kind: ClassVar[str] = "complete"
+    transcript: str
+    response: str
+    timings: TurnTimings
+
+
+TurnEvent = (
+    StageEvent | TranscriptEvent | ResponseDeltaEvent | ResponseEvent | AudioEvent | CompleteEvent
+)
+
+
+@dataclass(frozen=True)
+class TurnOptions:
+    """Per-turn choices a client may make."""
+
+    voice: str | None = None
+    speed: float | None = None
+    level: str | None = None
+    max_tokens: int | None = None
+    sequential: bool = False
+
+
+@dataclass
+class _TurnState:
+    started: float
+    timings: TurnTimings = field(default_factory=TurnTimings)
+    response: str = ""
+    audio_index: int = 0
+    tts_started: bool = False
+
+
+class _Finished:
+    """Marks the end of one producer task in the event queue."""
+
+
+_FINISHED = _Finished()
+
+
+class TurnPipeline:
+    """Runs turns on shared, loaded engines; memory is per session id."""
+
+    def __init__(
+        self,
+        transcriber: Transcriber,
+        chat: ChatModel,
+        synthesizer: Synthesizer,
+        *,
+        sessions: SessionStore | None = None,
+        level: str = "A2",
+        max_audio_seconds: float = 60.0,
+        min_audio_seconds: float = 0.2,
+        max_audio_bytes: int | None = None,
+        first_piece_min_chars: int = 18,
+    ) -> None:
+        self.transcriber = transcriber
+        self.chat = chat
+        self.synthesizer = synthesizer
+        self.sessions = sessions if sessions is not None else SessionStore()
+        self.level = level
+        self.max_audio_seconds = max_audio_seconds
+        self.min_audio_seconds = min_audio_seconds
+        self.max_audio_bytes = max_audio_bytes
+        self.first_piece_min_chars = first_piece_min_chars
+
+    async def decode(self, data: bytes) -> FloatAudio:
+        """Client audio bytes to 16 kHz mono; raises `AudioInputError` on unusable input."""
+        return await asyncio.to_thread(
+            decode_audio,
+            data,
+            max_seconds=self.max_audio_seconds,
+            min_seconds=self.min_audio_seconds,
+            max_bytes=self.max_audio_bytes,
+        )
+
+    async def run(
+        self,
+        audio: bytes | FloatAudio,
+        *,
+        session: str | SessionMemory = "default",
+        options: TurnOptions | None = None,
+        started_at: float | None = None,
+    ) -> AsyncIterator[TurnEvent]:
+        """A whole turn from the learner's audio. Bad audio raises before any event."""
+        state = _TurnState(started_at if started_at is not None else time.perf_counter())
+        options = options or TurnOptions()
+        samples = await self.decode(audio) if isinstance(audio, bytes) else audio
+        yield StageEvent("stt")
+        transcript = await self.transcriber.transcribe(samples)
+        state.timings.stt_ms = _ms(state.started, time.perf_counter())
+        yield TranscriptEvent(
+            transcript.text, state.timings.stt_ms, transcript.language, transcript.confidence
+        )
+        async for event in self._reply(transcript, session, options, state):
+            yield event
+
+    async def run_text(
+        self,
+        text: str,
+        *,
+        session: str | SessionMemory = "default",
+        options: TurnOptions | None = None,
+        started_at: float | None = None,
+    ) -> AsyncIterator[TurnEvent]:
+        """A turn from typed text: no STT stage."""
+        state = _TurnState(started_at if started_at is not None else time.perf_counter())
+        transcript = Transcript(text.strip(), "", 0.0, 1.0)
+        async for event in self._reply(transcript, session, options or TurnOptions(), state):
+            yield event
+
+    async def _reply(
+        self,
+        transcript: Transcript,
+        session: str | SessionMemory,
+        options: TurnOptions,
+        state: _TurnState,
+    ) -> AsyncIterator[TurnEvent]:
+        timings = state.timings
+        if transcript.is_empty:
+            # Silence or noise: nothing to answer, and no LLM call.
+            timings.total_ms = _ms(state.started, time.perf_counter())
+            yield CompleteEvent("", "", timings)
+            return
+        memory = self.sessions.get(session) if isinstance(session, str) else session
+        messages = build_messages(
+            memory.messages, transcript.text, level=options.level or self.level
+        )
+        yield StageEvent("llm")
+        produce = self._sequential if options.sequential else self._streamed
+        completed = False
+        try:
+            async for event in self._merge(produce, messages, options, state):
+                if isinstance(event, AudioEvent) and timings.ttfa_ms is None:
+                    timings.ttfa_ms = _ms(state.started, time.perf_counter())
+                yield event
+            timings.total_ms = _ms(state.started, time.perf_counter())
+            completed = True
+            yield CompleteEvent(transcript.text, state.response, timings)
+        finally:
+            # An interrupted reply is kept as far as it was written: the learner heard some.
+            if completed or state.response:
+                memory.add_turn(transcript.text, state.response)
+
+    async def _merge(
+        self,
+        produce: Callable[..., list[Awaitable[None]]],
+        messages: Any,
+        options: TurnOptions,
+        state: _TurnState,
+    ) -> AsyncIterator[TurnEvent]:
+        """Run the producer coroutines as tasks and yield their events in arrival order."""
+        queue: asyncio.Queue[TurnEvent | _Finished | BaseException] = asyncio.Queue()
+
+        async def guard(work: Awaitable[None]) -> None:
+            try:
+                await work
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:
+                queue.put_nowait(exc)
+            finally:
+                queue.put_nowait(_FINISHED)
+
+        works = produce(messages, options, state, queue.put_nowait)
+        tasks = [asyncio.create_task(guard(work)) for work in works]
+        try:
+            running = len(tasks)
+            while running:
+                item = await queue.get()
+                if isinstance(item, _Finished):
+                    running -= 1
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    yield item
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def _streamed(
+        self,
+        messages: Any,
+        options: TurnOptions,
+        state: _TurnState,
+        emit: Callable[[TurnEvent], None],
+    ) -> list[Awaitable[None]]:
+        pieces: asyncio.Queue[str | None] = asyncio.Queue()
+        cutter = SentenceCutter(first_min_chars=self.first_piece_min_chars)
+
+        async def write() -> None:
+            try:
+                await self._generate(messages, options, state, emit, cutter, pieces)
+            finally:
+                pieces.put_nowait(None)
+
+        async def speak() -> None:
+            while (piece := await pieces.get()) is not None:
+                await self._speak(piece, options, state, emit)
+
+        return [write(), speak()]
+
+    def _sequential(
+        self,
+        messages: Any,
+        options: TurnOptions,
+        state: _TurnState,
+        emit: Callable[[TurnEvent], None],
+    ) -> list[Awaitable[None]]:
+        """The old PARLE: the whole reply, then the whole reply's speech (benchmark baseline)."""
+
+        async def whole() -> None:
+            await self._generate(messages, options, state, emit, None, None)
+            text = clean_for_speech(state.response)
+            if text:
+                await self._speak(text, options, state, emit)
+
+        return [whole()]
+
+    async def _generate(
+        self,
+        messages: Any,
+        options: TurnOptions,
+        state: _TurnState,
+        emit: Callable[[TurnEvent], None],
+        cutter: SentenceCutter | None,
+        pieces: asyncio.Queue[str | None] | None,
+    ) -> None:
+        timings = state.timings
+        started = time.perf_counter()
+        async for delta in self.chat.stream(messages, max_tokens=options.max_tokens):
+            if timings.llm_first_token_ms is None:
+                timings.llm_first_token_ms = _ms(started, time.perf_counter())
+            state.response += delta
+            emit(ResponseDeltaEvent(delta, state.response))
+            if cutter is not None and pieces is not None:
+                for piece in cutter.push(delta):
+                    pieces.put_nowait(piece)
+        if cutter is not None and pieces is not None:
+            for piece in cutter.flush():
+                pieces.put_nowait(piece)
+        state.response = state.response.strip()
+        timings.llm_ms = _ms(started, time.perf_counter())
+        emit(ResponseEvent(state.response, timings.llm_ms))
+
+    async def _speak(
+        self,
+        text: str,
+        options: TurnOptions,
+        state: _TurnState,
+        emit: Callable[[TurnEvent], None],
+    ) -> None:
+        timings = state.timings
+        if not state.tts_started:
+            state.tts_started = True
+            emit(StageEvent("tts"))
+        started = time.perf_counter()
+        try:
+            async for chunk in self.synthesizer.synthesize(
+                text, voice=options.voice, speed=options.speed
+            ):
+                if timings.tts_first_chunk_ms is None:
+                    timings.tts_first_chunk_ms = _ms(started, time.perf_counter())
+                emit(AudioEvent(chunk, state.audio_index, text))
+                state.audio_index += 1
+        finally:
+            timings.tts_ms = round(timings.tts_ms + _ms(started, time.perf_counter()), 1)
+

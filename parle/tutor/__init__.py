@@ -1,0 +1,1 @@
+"""The tutor: prompts (and, later, level estimation and corrections)."""

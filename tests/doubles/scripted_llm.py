@@ -1,0 +1,110 @@
+"""A scripted OpenAI-compatible chat server on loopback (real uvicorn, real HTTP/SSE).
+
+It stands in for llama.cpp's and vLLM's servers (the real llama.cpp server is tested in
+tests/integration/test_llamacpp_server.py) when a test must know exactly what the LLM says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+class ScriptedLlmServer:
+    """Streams `tokens`, `delay_s` apart, to every chat completion request."""
+
+    def __init__(self, tokens: list[str], *, delay_s: float = 0.0, model: str = "scripted") -> None:
+        self.tokens = tokens
+        self.delay_s = delay_s
+        self.model = model
+        self.fail_status: int | None = None
+        self.requests: list[dict[str, Any]] = []
+        self.completed = 0
+        self.disconnected = 0
+        self.port = _free_port()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def _app(self) -> Starlette:
+        async def models(_: Request) -> Response:
+            return JSONResponse({"object": "list", "data": [{"id": self.model, "object": "model"}]})
+
+        async def chat(request: Request) -> Response:
+            body = await request.json()
+            self.requests.append(body)
+            if self.fail_status is not None:
+                return JSONResponse({"error": "scripted failure"}, status_code=self.fail_status)
+            return StreamingResponse(self._events(), media_type="text/event-stream")
+
+        return Starlette(
+            routes=[
+                Route("/v1/models", models),
+                Route("/v1/chat/completions", chat, methods=["POST"]),
+            ]
+        )
+
+    async def _events(self) -> AsyncIterator[str]:
+        finished = False
+        try:
+            for token in self.tokens:
+                if self.delay_s:
+                    await asyncio.sleep(self.delay_s)
+                chunk = {"choices": [{"index": 0, "delta": {"content": token}}]}
+                yield f"data: {json.dumps(chunk)}\n\n"
+            yield 'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\n'
+            yield "data: [DONE]\n\n"
+            finished = True
+        finally:
+            if finished:
+                self.completed += 1
+            else:
+                self.disconnected += 1
+
+    def start(self) -> ScriptedLlmServer:
+        config = uvicorn.Config(
+            self._app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("scripted LLM server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    async def wait_for(self, predicate: Any, timeout: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            await asyncio.sleep(0.01)
+        return bool(predicate())
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
