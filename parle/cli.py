@@ -1,4 +1,4 @@
-"""`parle`: the command line. `parle turn`, `parle models`, `parle models fetch`."""
+"""`parle`: the command line: `turn`, `demo`, `models`, `models fetch`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from parle.audio import AudioChunk, concat_chunks, decode_audio
 from parle.config import ConfigError, Settings, load_settings
 from parle.errors import ParleError
 from parle.models import ModelNotFoundError, profile_specs, resolve
+from parle.runtime import ParleRuntime
 from parle.sessions import SessionMemory, session_file
 from parle.turn import AudioEvent, CompleteEvent, TurnOptions
 
@@ -47,9 +48,8 @@ def cmd_models(settings: Settings, *, fetch: bool) -> int:
 # --- parle turn -------------------------------------------------------------------------------
 
 
-async def _turn(settings: Settings, args: argparse.Namespace) -> int:
-    from parle.runtime import ParleRuntime
-
+def cmd_turn(settings: Settings, args: argparse.Namespace) -> int:
+    """One turn on an audio file; a named session's memory is kept between runs."""
     try:
         data = Path(args.audio).read_bytes()
     except OSError as exc:
@@ -69,36 +69,63 @@ async def _turn(settings: Settings, args: argparse.Namespace) -> int:
     if memory_path is not None and memory_path.exists():
         memory = SessionMemory.from_json(memory_path.read_text("utf-8"), settings.history_turns)
 
-    async with ParleRuntime(settings) as runtime:
-        assert runtime.pipeline is not None
-        chunks: list[AudioChunk] = []
-        complete: CompleteEvent | None = None
-        options = TurnOptions(sequential=args.sequential)
-        async for event in runtime.pipeline.run(data, session=memory, options=options):
-            if isinstance(event, AudioEvent):
-                chunks.append(event.chunk)
-            elif isinstance(event, CompleteEvent):
-                complete = event
-    assert complete is not None
+    async def turn() -> tuple[CompleteEvent, AudioChunk]:
+        async with ParleRuntime(settings) as runtime:
+            return await _run_turn(runtime, data, memory, sequential=args.sequential)
 
-    audio = concat_chunks(chunks) if chunks else AudioChunk(b"", 24_000)
-    Path(args.out).write_bytes(audio.to_wav())
+    complete, audio = asyncio.run(turn())
     if memory_path is not None:
         memory_path.parent.mkdir(parents=True, exist_ok=True)
         memory_path.write_text(memory.to_json(), "utf-8")
+    _report(complete, audio, Path(args.out), as_json=args.json)
+    return 0
+
+
+async def _run_turn(
+    runtime: ParleRuntime, data: bytes, memory: SessionMemory, *, sequential: bool = False
+) -> tuple[CompleteEvent, AudioChunk]:
+    assert runtime.pipeline is not None
+    chunks: list[AudioChunk] = []
+    complete: CompleteEvent | None = None
+    options = TurnOptions(sequential=sequential)
+    async for event in runtime.pipeline.run(data, session=memory, options=options):
+        if isinstance(event, AudioEvent):
+            chunks.append(event.chunk)
+        elif isinstance(event, CompleteEvent):
+            complete = event
+    assert complete is not None
+    return complete, concat_chunks(chunks) if chunks else AudioChunk(b"", 24_000)
+
+
+def _report(complete: CompleteEvent, audio: AudioChunk, out: Path, *, as_json: bool) -> None:
+    out.write_bytes(audio.to_wav())
     timing = complete.timings.as_dict()
-    if args.json:
-        print(
-            json.dumps(
-                {"transcript": complete.transcript, "response": complete.response, "timing": timing},
-                ensure_ascii=False,
-            )
-        )
-    else:
-        print(f"learner: {complete.transcript or '(no speech heard)'}")
-        print(f"tutor:   {complete.response}")
-        print("timing:  " + ", ".join(f"{k}={v}" for k, v in timing.items() if v is not None))
-        print(f"audio:   {args.out} ({audio.duration_s:.2f} s at {audio.sample_rate} Hz)")
+    if as_json:
+        summary = {"transcript": complete.transcript, "response": complete.response}
+        print(json.dumps({**summary, "timing": timing}, ensure_ascii=False))
+        return
+    print(f"learner: {complete.transcript or '(no speech heard)'}")
+    print(f"tutor:   {complete.response}")
+    print("timing:  " + ", ".join(f"{k}={v}" for k, v in timing.items() if v is not None))
+    print(f"audio:   {out} ({audio.duration_s:.2f} s at {audio.sample_rate} Hz)")
+
+
+DEMO_LINE = "Olá! Meu nome é Ana e eu sou dos Estados Unidos. Eu gosto de aprender português."
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """A learner line spoken by PARLE's own TTS, answered by a whole turn: no files needed."""
+
+    async def demo() -> tuple[CompleteEvent, AudioChunk]:
+        async with ParleRuntime(settings) as runtime:
+            assert runtime.synthesizer is not None
+            learner = [c async for c in runtime.synthesizer.synthesize(DEMO_LINE)]
+            print(f"demo learner says: {DEMO_LINE}")
+            memory = SessionMemory(settings.history_turns)
+            return await _run_turn(runtime, concat_chunks(learner).to_wav(), memory)
+
+    complete, audio = asyncio.run(demo())
+    _report(complete, audio, Path(args.out), as_json=False)
     return 0
 
 
@@ -121,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     turn.add_argument("--session", help="a name: the conversation continues across runs")
 
+    demo = sub.add_parser("demo", help="a whole turn on a learner line PARLE speaks itself")
+    demo.add_argument("--out", default="reply.wav", help="where to write the reply")
+
     models = sub.add_parser("models", help="list the models the profile needs and their source")
     models.add_argument("action", nargs="?", choices=["list", "fetch"], default="list")
     return parser
@@ -139,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "models":
             return cmd_models(settings, fetch=args.action == "fetch")
         if args.command == "turn":
-            return asyncio.run(_turn(settings, args))
+            return cmd_turn(settings, args)
+        if args.command == "demo":
+            return cmd_demo(settings, args)
     except ParleError as exc:
         code = EXIT_BAD_INPUT if exc.code == "bad_audio" else EXIT_UNAVAILABLE
         return _fail(str(exc), code)

@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     stt_compute_type: str = ""
     stt_language: str = "pt"
     stt_beam_size: int = Field(default=1, ge=1, le=10)
-    stt_threads: int = Field(default=0, ge=0)
+    stt_threads: int = Field(default=0, ge=0)  # 0 = one per core
     stt_no_speech_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
     stt_max_compression_ratio: float = Field(default=2.4, gt=0.0)
     stt_min_speech_ms: int = Field(default=250, ge=0)
@@ -92,7 +92,10 @@ class Settings(BaseSettings):
     llm_launch: bool = True
     llm_context: int = Field(default=4096, ge=256)
     llm_max_tokens: int = Field(default=96, ge=1, le=4096)
+    # llama.cpp threads; 0 = all cores but one, which the TTS needs while the reply streams.
     llm_threads: int = Field(default=0, ge=0)
+    # CPU priority of a launched llama.cpp server (0-19; higher = yields to STT/TTS).
+    llm_nice: int = Field(default=10, ge=0, le=19)
     llm_temperature: float = Field(default=0.6, ge=0.0, le=2.0)
     llm_start_timeout_s: float = Field(default=120.0, gt=0)
     llm_request_timeout_s: float = Field(default=60.0, gt=0)
@@ -115,7 +118,9 @@ class Settings(BaseSettings):
     level: Literal["A1", "A2", "B1", "B2", "C1", "C2"] = "A2"
     history_turns: int = Field(default=12, ge=0, le=200)
     max_sessions: int = Field(default=1000, ge=1)
+    # The first spoken piece may end at a clause this long, or after this many words.
     first_piece_min_chars: int = Field(default=18, ge=1)
+    first_piece_max_words: int = Field(default=4, ge=0)
 
     # Limits on what a client may send.
     max_audio_seconds: float = Field(default=60.0, gt=0)
@@ -130,9 +135,7 @@ class Settings(BaseSettings):
         if self.min_audio_seconds >= self.max_audio_seconds:
             raise ValueError("PARLE_MIN_AUDIO_SECONDS must be below PARLE_MAX_AUDIO_SECONDS")
         if not self.llm_url.startswith(("http://", "https://")):
-            raise ValueError(
-                "PARLE_LLM_URL must be an http(s) URL, e.g. http://127.0.0.1:8001/v1"
-            )
+            raise ValueError("PARLE_LLM_URL must be an http(s) URL, e.g. http://127.0.0.1:8001/v1")
         return self
 
     @property
@@ -142,8 +145,6 @@ class Settings(BaseSettings):
     @property
     def sessions_dir(self) -> Path:
         return self.cache_dir / "sessions"
-
-
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -29,6 +29,7 @@ _EMOJI = re.compile(
     "]+"
 )
 _SPACES = re.compile(r"\s+")
+_WORD_END = re.compile(r"(?<=\w)\s")
 _SPEAKABLE = re.compile(r"\w")
 
 
@@ -45,14 +46,18 @@ class SentenceCutter:
     """Cuts a growing text into pieces for TTS.
 
     The first piece may end at a clause boundary (comma, semicolon, colon, dash) once it
-    holds `first_min_chars`, so the first audio starts early; later pieces end at sentence
-    boundaries. A period after a known abbreviation, inside a number (3.5) or an ellipsis
-    followed by a lowercase word does not end a sentence. A piece that grows past `max_chars`
+    holds `first_min_chars`, or, failing any boundary, after `first_max_words` words (0: never),
+    so the first audio starts early; later pieces end at sentence boundaries. A period after a
+    known abbreviation, inside a number (3.5) or an ellipsis followed by a lowercase word does
+    not end a sentence. A piece that grows past `max_chars`
     without a boundary is cut at its last clause mark or space.
     """
 
-    def __init__(self, *, first_min_chars: int = 18, max_chars: int = 220) -> None:
+    def __init__(
+        self, *, first_min_chars: int = 18, first_max_words: int = 4, max_chars: int = 220
+    ) -> None:
         self.first_min_chars = first_min_chars
+        self.first_max_words = first_max_words
         self.max_chars = max_chars
         self._buffer = ""
         self._emitted = 0
@@ -91,6 +96,11 @@ class SentenceCutter:
             for match in _CLAUSE_END.finditer(buffer):
                 if len(clean_for_speech(buffer[: match.end()])) >= self.first_min_chars:
                     return match.end()
+            if self.first_max_words:
+                # Words followed by a space are complete; cut after the Nth of them.
+                ends = [m.start() for m in _WORD_END.finditer(buffer.lstrip())]
+                if len(ends) >= self.first_max_words:
+                    return ends[self.first_max_words - 1] + len(buffer) - len(buffer.lstrip())
         if len(buffer) > self.max_chars:
             window = buffer[: self.max_chars]
             clause = max(window.rfind(mark) for mark in ",;:")

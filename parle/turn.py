@@ -140,6 +140,7 @@ class TurnPipeline:
         min_audio_seconds: float = 0.2,
         max_audio_bytes: int | None = None,
         first_piece_min_chars: int = 18,
+        first_piece_max_words: int = 4,
     ) -> None:
         self.transcriber = transcriber
         self.chat = chat
@@ -150,6 +151,7 @@ class TurnPipeline:
         self.min_audio_seconds = min_audio_seconds
         self.max_audio_bytes = max_audio_bytes
         self.first_piece_min_chars = first_piece_min_chars
+        self.first_piece_max_words = first_piece_max_words
 
     async def decode(self, data: bytes) -> FloatAudio:
         """Client audio bytes to 16 kHz mono; raises `AudioInputError` on unusable input."""
@@ -276,7 +278,10 @@ class TurnPipeline:
         emit: Callable[[TurnEvent], None],
     ) -> list[Awaitable[None]]:
         pieces: asyncio.Queue[str | None] = asyncio.Queue()
-        cutter = SentenceCutter(first_min_chars=self.first_piece_min_chars)
+        cutter = SentenceCutter(
+            first_min_chars=self.first_piece_min_chars,
+            first_max_words=self.first_piece_max_words,
+        )
 
         async def write() -> None:
             try:
@@ -355,4 +360,3 @@ class TurnPipeline:
                 state.audio_index += 1
         finally:
             timings.tts_ms = round(timings.tts_ms + _ms(started, time.perf_counter()), 1)
-

@@ -52,9 +52,7 @@ class OpenAIChatModel:
                 response.raise_for_status()
                 self.model = str(response.json()["data"][0]["id"])
             except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
-                raise LlmUnavailableError(
-                    "The language model server is not answering."
-                ) from exc
+                raise LlmUnavailableError("The language model server is not answering.") from exc
         return self.model
 
     async def stream(

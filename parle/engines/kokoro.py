@@ -7,7 +7,7 @@ import logging
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -115,7 +115,8 @@ class KokoroSynthesizer:
         # style per call: hand it a throwaway one (unlinking is safe once numpy has it open).
         with tempfile.TemporaryDirectory() as tmp:
             archive = Path(tmp) / "voices.npz"
-            np.savez(archive, **{self.voice: self._voices[self.voice]})
+            voices: dict[str, Any] = {self.voice: self._voices[self.voice]}
+            np.savez(archive, **voices)
             self._kokoro = Kokoro.from_session(session, str(archive))
         self.synthesize_sync("Olá.")
 

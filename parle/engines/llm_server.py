@@ -43,7 +43,7 @@ def llamacpp_command(settings: Settings, gguf: Path) -> list[str]:
         "--n_ctx",
         str(settings.llm_context),
         "--n_threads",
-        str(settings.llm_threads or os.cpu_count() or 1),
+        str(settings.llm_threads or max(1, (os.cpu_count() or 2) - 1)),
         "--cache",
         "true",
     ]
@@ -90,7 +90,7 @@ class LlmServer:
         self.settings = settings
         self.gguf = gguf
         self.launched = False
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: asyncio.subprocess.Process | None = None
         self._log_path = settings.cache_dir / "llm-server.log"
 
     def command(self) -> list[str]:
@@ -121,14 +121,21 @@ class LlmServer:
         command = self.command()
         log.info("launching llm server", extra={"backend": self.settings.llm_backend})
         self._log_path.parent.mkdir(parents=True, exist_ok=True)
+        niceness = self.settings.llm_nice if self.settings.llm_backend == "llamacpp" else 0
         with self._log_path.open("ab") as log_file:
-            self._process = subprocess.Popen(
-                command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            self._process = await asyncio.create_subprocess_exec(
+                *command,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                # On a small CPU box the TTS of the first piece must never wait for the LLM,
+                # which only has to stay ahead of speech: it gets the cores TTS leaves free.
+                preexec_fn=(lambda: os.nice(niceness)) if niceness else None,
             )
         self.launched = True
         deadline = time.monotonic() + self.settings.llm_start_timeout_s
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
+            if self._process.returncode is not None:
                 code = self._process.returncode
                 self._process = None
                 raise LlmUnavailableError(
@@ -146,12 +153,12 @@ class LlmServer:
     async def stop(self) -> None:
         """Stop the server if PARLE launched it; one found running is left alone."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None or process.returncode is not None:
             return
         process.terminate()
         try:
-            await asyncio.to_thread(process.wait, 10)
-        except subprocess.TimeoutExpired:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
             process.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                await asyncio.to_thread(process.wait, 5)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), 5)

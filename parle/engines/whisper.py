@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +63,7 @@ class WhisperTranscriber:
             self.model_path,
             device=self.device,
             compute_type=self.compute_type,
-            cpu_threads=self.threads,
+            cpu_threads=self.threads or (os.cpu_count() or 1),
         )
         rng = np.random.default_rng(0)
         warmup = (rng.standard_normal(STT_SAMPLE_RATE) * 0.01).astype(np.float32)
@@ -112,7 +113,5 @@ class WhisperTranscriber:
                 continue
             kept.append(seg)
         text = " ".join(seg.text.strip() for seg in kept).strip()
-        confidence = (
-            math.exp(sum(seg.avg_logprob for seg in kept) / len(kept)) if kept else 0.0
-        )
+        confidence = math.exp(sum(seg.avg_logprob for seg in kept) / len(kept)) if kept else 0.0
         return text, info.language, round(confidence, 4)

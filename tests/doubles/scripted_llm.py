@@ -95,8 +95,8 @@ class ScriptedLlmServer:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    async def wait_for(self, predicate: Any, timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
+    async def wait_for(self, predicate: Any, within_s: float = 5.0) -> bool:
+        deadline = time.monotonic() + within_s
         while time.monotonic() < deadline:
             if predicate():
                 return True

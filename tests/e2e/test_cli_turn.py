@@ -35,11 +35,21 @@ def parle(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 def test_a_whole_turn_from_a_portuguese_clip(audio_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "reply.wav"
     session = f"e2e-{os.getpid()}"
-    done = parle("turn", str(audio_dir / "utterances/u01.wav"), "--out", str(out), "--json",
-                 "--session", session)
+    done = parle(
+        "turn",
+        str(audio_dir / "utterances/u01.wav"),
+        "--out",
+        str(out),
+        "--json",
+        "--session",
+        session,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert word_error_rate("Olá, meu nome é Ana e eu sou dos Estados Unidos.", result["transcript"]) <= 0.25
+    assert (
+        word_error_rate("Olá, meu nome é Ana e eu sou dos Estados Unidos.", result["transcript"])
+        <= 0.25
+    )
     assert result["response"].strip()
     timing = result["timing"]
     for key in ("stt_ms", "llm_ms", "tts_ms", "ttfa_ms", "total_ms"):
@@ -50,8 +60,9 @@ def test_a_whole_turn_from_a_portuguese_clip(audio_dir: Path, tmp_path: Path) ->
         assert wav.getnframes() > 24_000 // 2
 
     # The named session goes on in the next run.
-    second = parle("turn", str(audio_dir / "utterances/u09.wav"), "--out", str(out), "--session",
-                   session)
+    second = parle(
+        "turn", str(audio_dir / "utterances/u09.wav"), "--out", str(out), "--session", session
+    )
     assert second.returncode == 0, second.stderr
     assert "learner:" in second.stdout and "timing:" in second.stdout
     history = Path.home() / ".cache" / "parle" / "sessions" / f"{session}.json"
@@ -83,8 +94,13 @@ def test_missing_file_and_bad_config(tmp_path: Path) -> None:
     done = parle("turn", str(tmp_path / "nope.wav"), "--out", str(tmp_path / "r.wav"), timeout=60)
     assert done.returncode == 2 and "cannot read" in done.stderr
     env = {**os.environ, "PARLE_TTS_SPEED": "fast"}
-    bad = subprocess.run([sys.executable, "-m", "parle", "models"], capture_output=True,
-                         text=True, env=env, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "parle", "models"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "PARLE_TTS_SPEED" in bad.stderr
 
 

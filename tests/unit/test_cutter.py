@@ -6,6 +6,8 @@ from parle.cutter import SentenceCutter, clean_for_speech
 
 
 def cut_streamed(text: str, step: int = 1, **kwargs: int) -> list[str]:
+    """Cut `text` fed `step` characters at a time; no word-count cut unless asked for."""
+    kwargs.setdefault("first_max_words", 0)
     cutter = SentenceCutter(**kwargs)
     pieces: list[str] = []
     for i in range(0, len(text), step):
@@ -84,3 +86,18 @@ def test_runaway_text_without_punctuation_is_cut() -> None:
 
 def test_clean_for_speech_collapses_whitespace() -> None:
     assert clean_for_speech("  # Título\n\nTexto   aqui ") == "Título Texto aqui"
+
+
+def test_first_piece_without_any_boundary_is_cut_after_some_words() -> None:
+    text = "O mesmo está o nome de Ana e eu sou dos Estados Unidos. Muito prazer e bem-vinda. "
+    assert cut_streamed(text, first_max_words=6) == [
+        "O mesmo está o nome de",
+        "Ana e eu sou dos Estados Unidos.",
+        "Muito prazer e bem-vinda.",
+    ]
+    assert cut_streamed(text)[0] == ("O mesmo está o nome de Ana e eu sou dos Estados Unidos.")
+
+
+def test_default_first_piece_is_four_words_at_most() -> None:
+    cutter = SentenceCutter()
+    assert cutter.push("Eu acho que você fala muito bem ") == ["Eu acho que você"]

@@ -75,7 +75,7 @@ def test_corrupted_parts_are_refused(settings, parts_package) -> None:  # type: 
 
 
 def test_a_local_path_wins(settings, parts_package, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    package, content = parts_package
+    package, _ = parts_package
     local = tmp_path / "my-model"
     local.mkdir()
     model = require(shipped_spec(package, "x", model_id=str(local)), settings)

@@ -111,7 +111,9 @@ async def test_timings_present_and_consistent(chat: OpenAIChatModel) -> None:
 
 async def test_sequential_mode_speaks_after_the_whole_reply(chat: OpenAIChatModel) -> None:
     tts = InstantSynthesizer()
-    events = await collect(pipeline(chat, tts).run(speech_wav(), options=TurnOptions(sequential=True)))
+    events = await collect(
+        pipeline(chat, tts).run(speech_wav(), options=TurnOptions(sequential=True))
+    )
     response_at = next(i for i, e in enumerate(events) if isinstance(e, ResponseEvent))
     audio_at = [i for i, e in enumerate(events) if isinstance(e, AudioEvent)]
     assert audio_at and min(audio_at) > response_at
@@ -159,7 +161,9 @@ async def test_cancelling_the_consumer_task(llm: ScriptedLlmServer) -> None:
     await chat.aclose()
 
 
-async def test_two_sessions_keep_their_own_memory(chat: OpenAIChatModel, llm: ScriptedLlmServer) -> None:
+async def test_two_sessions_keep_their_own_memory(
+    chat: OpenAIChatModel, llm: ScriptedLlmServer
+) -> None:
     turn = pipeline(chat)
     await collect(turn.run(speech_wav(), session="ana"))
     await collect(turn.run(speech_wav(), session="ana"))
