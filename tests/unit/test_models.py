@@ -46,8 +46,11 @@ def shipped_spec(package: str, sha: str, model_id: str = "fake") -> ModelSpec:
 
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from huggingface_hub import constants
+
+    # huggingface_hub reads its environment once, at import: patch what it read.
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     return load_settings(cache_dir=tmp_path / "cache", offline=True)
 
 

@@ -1,0 +1,33 @@
+"""Voice-style files in both layouts Kokoro ships, and the SSE parsing of the chat client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from parle.engines.chat import _DONE, _parse_sse_line
+from parle.engines.kokoro import load_voices
+
+
+def test_voices_load_from_archives_and_per_voice_bins(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    dora = rng.standard_normal((510, 1, 256)).astype(np.float32)
+    kumo = rng.standard_normal((510, 1, 256)).astype(np.float32)
+    hub = tmp_path / "voices"  # the hub's layout: voices/<name>.bin, raw float32
+    hub.mkdir()
+    dora.tofile(hub / "pf_dora.bin")
+    np.savez(tmp_path / "voices_ja.npz", jm_kumo=kumo)  # the packages' layout: an archive
+    voices = load_voices([hub, tmp_path / "voices_ja.npz"])
+    assert sorted(voices) == ["jm_kumo", "pf_dora"]
+    np.testing.assert_array_equal(voices["pf_dora"], dora)
+    np.testing.assert_array_equal(voices["jm_kumo"], kumo)
+
+
+def test_sse_lines_from_openai_compatible_servers() -> None:
+    assert _parse_sse_line('data: {"choices":[{"delta":{"content":"Olá"}}]}') == "Olá"
+    assert _parse_sse_line('data: {"choices":[{"delta":{"role":"assistant"}}]}') is None
+    assert _parse_sse_line('data: {"choices":[{"delta":{},"finish_reason":"stop"}]}') is _DONE
+    assert _parse_sse_line("data: [DONE]") is _DONE
+    for garbage in ("", ": keep-alive", "data: {not json", 'data: {"choices": []}', "data: 5"):
+        assert _parse_sse_line(garbage) is None
