@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 from types import TracebackType
 
@@ -12,6 +11,7 @@ from parle.engines.chat import OpenAIChatModel
 from parle.engines.kokoro import KokoroSynthesizer
 from parle.engines.llm_server import LlmServer
 from parle.engines.whisper import WhisperTranscriber
+from parle.errors import ParleError
 from parle.models import (
     ModelNotFoundError,
     assemble_shipped,
@@ -25,11 +25,11 @@ from parle.sessions import SessionStore
 from parle.turn import TurnPipeline
 from parle.tutor.prompts import build_messages
 
-log = logging.getLogger(__name__)
 
-
-class UnsupportedEngineError(RuntimeError):
+class UnsupportedEngineError(ParleError):
     """The profile asks for an engine this build of PARLE cannot run here."""
+
+    code = "unsupported_engine"
 
 
 def build_transcriber(settings: Settings) -> WhisperTranscriber:

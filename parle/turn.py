@@ -15,11 +15,11 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from parle.audio import AudioChunk, FloatAudio, decode_audio
 from parle.cutter import SentenceCutter, clean_for_speech
-from parle.engines.base import ChatModel, Synthesizer, Transcriber, Transcript
+from parle.engines.base import ChatMessage, ChatModel, Synthesizer, Transcriber, Transcript
 from parle.sessions import SessionMemory, SessionStore
 from parle.tutor.prompts import build_messages
 
@@ -217,24 +217,25 @@ class TurnPipeline:
         )
         yield StageEvent("llm")
         produce = self._sequential if options.sequential else self._streamed
-        completed = False
         try:
             async for event in self._merge(produce, messages, options, state):
                 if isinstance(event, AudioEvent) and timings.ttfa_ms is None:
                     timings.ttfa_ms = _ms(state.started, time.perf_counter())
                 yield event
-            timings.total_ms = _ms(state.started, time.perf_counter())
-            completed = True
-            yield CompleteEvent(transcript.text, state.response, timings)
-        finally:
+        except BaseException:
             # An interrupted reply is kept as far as it was written: the learner heard some.
-            if completed or state.response:
-                memory.add_turn(transcript.text, state.response)
+            if state.response.strip():
+                memory.add_turn(transcript.text, state.response.strip())
+            raise
+        # Remembered before `complete` leaves: a client may stop reading right after it.
+        memory.add_turn(transcript.text, state.response)
+        timings.total_ms = _ms(state.started, time.perf_counter())
+        yield CompleteEvent(transcript.text, state.response, timings)
 
     async def _merge(
         self,
         produce: Callable[..., list[Awaitable[None]]],
-        messages: Any,
+        messages: list[ChatMessage],
         options: TurnOptions,
         state: _TurnState,
     ) -> AsyncIterator[TurnEvent]:
@@ -272,7 +273,7 @@ class TurnPipeline:
 
     def _streamed(
         self,
-        messages: Any,
+        messages: list[ChatMessage],
         options: TurnOptions,
         state: _TurnState,
         emit: Callable[[TurnEvent], None],
@@ -297,7 +298,7 @@ class TurnPipeline:
 
     def _sequential(
         self,
-        messages: Any,
+        messages: list[ChatMessage],
         options: TurnOptions,
         state: _TurnState,
         emit: Callable[[TurnEvent], None],
@@ -314,7 +315,7 @@ class TurnPipeline:
 
     async def _generate(
         self,
-        messages: Any,
+        messages: list[ChatMessage],
         options: TurnOptions,
         state: _TurnState,
         emit: Callable[[TurnEvent], None],

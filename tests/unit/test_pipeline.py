@@ -212,3 +212,13 @@ async def test_text_turn_skips_stt(chat: OpenAIChatModel) -> None:
     assert stt.calls == 0
     assert events[0] == StageEvent("llm")
     assert events[-1].transcript == "Oi!"  # type: ignore[union-attr]
+
+
+async def test_turn_is_remembered_when_complete_leaves(chat: OpenAIChatModel) -> None:
+    turn = pipeline(chat)
+    events = turn.run(speech_wav(), session="quick")
+    async for event in events:
+        if isinstance(event, CompleteEvent):
+            # The client stops reading here, without closing the iterator.
+            assert len(turn.sessions.get("quick").messages) == 2
+            break
