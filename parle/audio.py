@@ -37,12 +37,14 @@ def float_to_pcm16(audio: npt.NDArray[np.floating]) -> bytes:
     return (clipped * 32767.0).astype("<i2").tobytes()
 
 
-def wav_bytes(pcm: bytes, sample_rate: int, channels: int = 1) -> bytes:
-    """A complete, playable PCM16 WAV file around `pcm` (canonical 44-byte header)."""
-    header = struct.pack(
+def wav_header(sample_rate: int, data_bytes: int | None = None, channels: int = 1) -> bytes:
+    """A canonical 44-byte PCM16 WAV header; `data_bytes=None` marks a stream of unknown
+    length (sizes set to their maximum, as streaming players expect)."""
+    size = 0xFFFFFFFF - 36 if data_bytes is None else data_bytes
+    return struct.pack(
         "<4sI4s4sIHHIIHH4sI",
         b"RIFF",
-        36 + len(pcm),
+        min(36 + size, 0xFFFFFFFF),
         b"WAVE",
         b"fmt ",
         16,
@@ -53,9 +55,13 @@ def wav_bytes(pcm: bytes, sample_rate: int, channels: int = 1) -> bytes:
         channels * 2,
         16,
         b"data",
-        len(pcm),
+        size,
     )
-    return header + pcm
+
+
+def wav_bytes(pcm: bytes, sample_rate: int, channels: int = 1) -> bytes:
+    """A complete, playable PCM16 WAV file around `pcm`."""
+    return wav_header(sample_rate, len(pcm), channels) + pcm
 
 
 def decode_audio(

@@ -1,4 +1,4 @@
-"""`parle`: the command line: `turn`, `demo`, `models`, `models fetch`."""
+"""`parle`: the command line: `serve`, `turn`, `demo`, `models`, `models fetch`."""
 
 from __future__ import annotations
 
@@ -129,6 +129,27 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """The PARLE server; engines load in the background and `/ready` says when."""
+    import uvicorn
+
+    from bridge.app import create_app
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    print(f"PARLE ({settings.profile} profile) on http://{shown}:{port}/ - loading engines...")
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=args.log_level.lower(),
+        ws_max_size=settings.max_upload_bytes + 64 * 1024,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 
@@ -147,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--sequential", action="store_true", help="STT, whole reply, then whole TTS (baseline)"
     )
     turn.add_argument("--session", help="a name: the conversation continues across runs")
+
+    serve = sub.add_parser("serve", help="the PARLE server: web client, SSE, WebSocket, API")
+    serve.add_argument("--host", help="address to listen on (default PARLE_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default PARLE_PORT, 8000)")
 
     demo = sub.add_parser("demo", help="a whole turn on a learner line PARLE speaks itself")
     demo.add_argument("--out", default="reply.wav", help="where to write the reply")
@@ -172,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_turn(settings, args)
         if args.command == "demo":
             return cmd_demo(settings, args)
+        if args.command == "serve":
+            return cmd_serve(settings, args)
     except ParleError as exc:
         code = EXIT_BAD_INPUT if exc.code == "bad_audio" else EXIT_UNAVAILABLE
         return _fail(str(exc), code)

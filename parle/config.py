@@ -122,6 +122,21 @@ class Settings(BaseSettings):
     first_piece_min_chars: int = Field(default=18, ge=1)
     first_piece_max_words: int = Field(default=4, ge=0)
 
+    # The PARLE server (`parle serve`).
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    # Comma-separated; empty = no authentication (fine on loopback, not on a network).
+    api_keys: str = ""
+    # Comma-separated origins allowed by CORS; empty = same origin only.
+    cors_origins: str = ""
+    max_active_turns: int = Field(default=2, ge=1)  # turns the engines serve at once
+    max_queued_turns: int = Field(default=16, ge=0)  # waiting beyond this answers "busy"
+    client_max_turns: int = Field(default=2, ge=1)  # concurrent turns per client
+    client_turns_per_minute: int = Field(default=60, ge=1)
+    turn_timeout_s: float = Field(default=120.0, gt=0)
+    stt_timeout_s: float = Field(default=30.0, gt=0)
+    session_idle_s: float = Field(default=1800.0, gt=0)
+
     # Limits on what a client may send.
     max_audio_seconds: float = Field(default=60.0, gt=0)
     min_audio_seconds: float = Field(default=0.2, ge=0)
@@ -137,6 +152,14 @@ class Settings(BaseSettings):
         if not self.llm_url.startswith(("http://", "https://")):
             raise ValueError("PARLE_LLM_URL must be an http(s) URL, e.g. http://127.0.0.1:8001/v1")
         return self
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     @property
     def models_dir(self) -> Path:

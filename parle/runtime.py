@@ -136,6 +136,7 @@ class ParleRuntime:
             max_audio_bytes=settings.max_upload_bytes,
             first_piece_min_chars=settings.first_piece_min_chars,
             first_piece_max_words=settings.first_piece_max_words,
+            stt_timeout_s=settings.stt_timeout_s,
         )
         return self.pipeline
 

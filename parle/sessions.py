@@ -55,12 +55,22 @@ class SessionStore:
 
     def get(self, session_id: str) -> SessionMemory:
         memory = self._sessions.get(session_id)
-        if memory is None:
+        if memory is not None:
+            memory.last_used = time.monotonic()
+        else:
             memory = self._sessions[session_id] = SessionMemory(self.max_turns)
             while len(self._sessions) > self.max_sessions:
                 self._sessions.popitem(last=False)
         self._sessions.move_to_end(session_id)
         return memory
+
+    def expire_idle(self, max_idle_s: float) -> int:
+        """Forget sessions unused for `max_idle_s`; returns how many went."""
+        cutoff = time.monotonic() - max_idle_s
+        idle = [sid for sid, memory in self._sessions.items() if memory.last_used < cutoff]
+        for sid in idle:
+            del self._sessions[sid]
+        return len(idle)
 
     def reset(self, session_id: str) -> bool:
         return self._sessions.pop(session_id, None) is not None

@@ -24,18 +24,19 @@ class InstantTranscriber:
     def load(self) -> None:
         return None
 
-    async def transcribe(self, audio: FloatAudio) -> Transcript:
+    async def transcribe(self, audio: FloatAudio, *, language: str | None = None) -> Transcript:
         self.calls += 1
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         heard = self.text if bool(abs(audio).max() > 0) else ""
-        return Transcript(heard, "pt", audio.size / 16_000, 1.0 if heard else 0.0)
+        return Transcript(heard, language or "pt", audio.size / 16_000, 1.0 if heard else 0.0)
 
 
 class InstantSynthesizer:
     """10 ms of a constant tone per character, in one chunk, after `delay_s`."""
 
     sample_rate = 24_000
+    voices = ["pf_dora", "pm_alex"]
 
     def __init__(self, *, delay_s: float = 0.0) -> None:
         self.delay_s = delay_s

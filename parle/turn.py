@@ -13,13 +13,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar, Literal
 
 from parle.audio import AudioChunk, FloatAudio, decode_audio
 from parle.cutter import SentenceCutter, clean_for_speech
 from parle.engines.base import ChatMessage, ChatModel, Synthesizer, Transcriber, Transcript
+from parle.errors import EngineError
 from parle.sessions import SessionMemory, SessionStore
 from parle.tutor.prompts import build_messages
 
@@ -106,6 +107,7 @@ class TurnOptions:
     speed: float | None = None
     level: str | None = None
     max_tokens: int | None = None
+    language: str | None = None  # the STT language for this turn (default: the pinned one)
     sequential: bool = False
 
 
@@ -141,6 +143,7 @@ class TurnPipeline:
         max_audio_bytes: int | None = None,
         first_piece_min_chars: int = 18,
         first_piece_max_words: int = 4,
+        stt_timeout_s: float = 30.0,
     ) -> None:
         self.transcriber = transcriber
         self.chat = chat
@@ -152,6 +155,7 @@ class TurnPipeline:
         self.max_audio_bytes = max_audio_bytes
         self.first_piece_min_chars = first_piece_min_chars
         self.first_piece_max_words = first_piece_max_words
+        self.stt_timeout_s = stt_timeout_s
 
     async def decode(self, data: bytes) -> FloatAudio:
         """Client audio bytes to 16 kHz mono; raises `AudioInputError` on unusable input."""
@@ -170,19 +174,26 @@ class TurnPipeline:
         session: str | SessionMemory = "default",
         options: TurnOptions | None = None,
         started_at: float | None = None,
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> AsyncGenerator[TurnEvent, None]:
         """A whole turn from the learner's audio. Bad audio raises before any event."""
         state = _TurnState(started_at if started_at is not None else time.perf_counter())
         options = options or TurnOptions()
         samples = await self.decode(audio) if isinstance(audio, bytes) else audio
         yield StageEvent("stt")
-        transcript = await self.transcriber.transcribe(samples)
+        try:
+            transcript = await asyncio.wait_for(
+                self.transcriber.transcribe(samples, language=options.language),
+                self.stt_timeout_s,
+            )
+        except TimeoutError:
+            raise EngineError("Speech recognition took too long; please try again.") from None
         state.timings.stt_ms = _ms(state.started, time.perf_counter())
         yield TranscriptEvent(
             transcript.text, state.timings.stt_ms, transcript.language, transcript.confidence
         )
-        async for event in self._reply(transcript, session, options, state):
-            yield event
+        async with contextlib.aclosing(self._reply(transcript, session, options, state)) as events:
+            async for event in events:
+                yield event
 
     async def run_text(
         self,
@@ -191,12 +202,14 @@ class TurnPipeline:
         session: str | SessionMemory = "default",
         options: TurnOptions | None = None,
         started_at: float | None = None,
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> AsyncGenerator[TurnEvent, None]:
         """A turn from typed text: no STT stage."""
         state = _TurnState(started_at if started_at is not None else time.perf_counter())
         transcript = Transcript(text.strip(), "", 0.0, 1.0)
-        async for event in self._reply(transcript, session, options or TurnOptions(), state):
-            yield event
+        reply = self._reply(transcript, session, options or TurnOptions(), state)
+        async with contextlib.aclosing(reply) as events:
+            async for event in events:
+                yield event
 
     async def _reply(
         self,
@@ -204,7 +217,7 @@ class TurnPipeline:
         session: str | SessionMemory,
         options: TurnOptions,
         state: _TurnState,
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> AsyncGenerator[TurnEvent, None]:
         timings = state.timings
         if transcript.is_empty:
             # Silence or noise: nothing to answer, and no LLM call.
@@ -217,11 +230,16 @@ class TurnPipeline:
         )
         yield StageEvent("llm")
         produce = self._sequential if options.sequential else self._streamed
+        # aclosing: a consumer that stops at a `yield` (a client gone) still cancels the
+        # LLM and TTS tasks at once, not whenever the abandoned generator is collected.
         try:
-            async for event in self._merge(produce, messages, options, state):
-                if isinstance(event, AudioEvent) and timings.ttfa_ms is None:
-                    timings.ttfa_ms = _ms(state.started, time.perf_counter())
-                yield event
+            async with contextlib.aclosing(
+                self._merge(produce, messages, options, state)
+            ) as merged:
+                async for event in merged:
+                    if isinstance(event, AudioEvent) and timings.ttfa_ms is None:
+                        timings.ttfa_ms = _ms(state.started, time.perf_counter())
+                    yield event
         except BaseException:
             # An interrupted reply is kept as far as it was written: the learner heard some.
             if state.response.strip():
@@ -238,7 +256,7 @@ class TurnPipeline:
         messages: list[ChatMessage],
         options: TurnOptions,
         state: _TurnState,
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> AsyncGenerator[TurnEvent, None]:
         """Run the producer coroutines as tasks and yield their events in arrival order."""
         queue: asyncio.Queue[TurnEvent | _Finished | BaseException] = asyncio.Queue()
 
@@ -265,11 +283,13 @@ class TurnPipeline:
                 else:
                     yield item
         finally:
+            # Cancel synchronously, then wait with asyncio.wait, never `await task`: if this
+            # consumer is itself being cancelled, `await task` would cancel the task a second
+            # time, in the middle of its clean-up (closing the LLM's HTTP stream).
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait(tasks)
 
     def _streamed(
         self,

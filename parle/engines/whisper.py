@@ -67,20 +67,24 @@ class WhisperTranscriber:
         )
         rng = np.random.default_rng(0)
         warmup = (rng.standard_normal(STT_SAMPLE_RATE) * 0.01).astype(np.float32)
-        self._decode(warmup)
+        self._decode(warmup, self.language)
 
-    async def transcribe(self, audio: FloatAudio) -> Transcript:
-        """Transcribe off the event loop; the result is complete when it returns."""
-        return await asyncio.to_thread(self.transcribe_sync, audio)
+    async def transcribe(self, audio: FloatAudio, *, language: str | None = None) -> Transcript:
+        """Transcribe off the event loop; the result is complete when it returns.
 
-    def transcribe_sync(self, audio: FloatAudio) -> Transcript:
+        `language` overrides the pinned language for this call.
+        """
+        return await asyncio.to_thread(self.transcribe_sync, audio, language=language)
+
+    def transcribe_sync(self, audio: FloatAudio, *, language: str | None = None) -> Transcript:
+        language = language or self.language
         duration = audio.size / STT_SAMPLE_RATE
         region = self._speech_region(audio)
         if region is None:
-            return Transcript("", self.language or "", duration, 0.0)
+            return Transcript("", language or "", duration, 0.0)
         start, end = region
-        text, language, confidence = self._decode(audio[start:end])
-        return Transcript(text, language, duration, confidence)
+        text, heard_language, confidence = self._decode(audio[start:end], language)
+        return Transcript(text, heard_language, duration, confidence)
 
     def _speech_region(self, audio: FloatAudio) -> tuple[int, int] | None:
         from faster_whisper.vad import VadOptions, get_speech_timestamps
@@ -94,12 +98,12 @@ class WhisperTranscriber:
         pad = int(_SPEECH_PAD_S * STT_SAMPLE_RATE)
         return max(0, spans[0]["start"] - pad), min(audio.size, spans[-1]["end"] + pad)
 
-    def _decode(self, audio: FloatAudio) -> tuple[str, str, float]:
+    def _decode(self, audio: FloatAudio, language: str | None) -> tuple[str, str, float]:
         if self._model is None:
             raise RuntimeError("WhisperTranscriber.load() was not called")
         segments, info = self._model.transcribe(
             audio,
-            language=self.language,
+            language=language,
             beam_size=self.beam_size,
             without_timestamps=True,
             condition_on_previous_text=False,

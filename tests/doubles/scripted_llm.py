@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.doubles.uvicorn_thread import UvicornThread
 
 
 class ScriptedLlmServer:
@@ -32,13 +31,12 @@ class ScriptedLlmServer:
         self.requests: list[dict[str, Any]] = []
         self.completed = 0
         self.disconnected = 0
-        self.port = _free_port()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self.disconnected_at: float | None = None
+        self._server = UvicornThread(self._app(), lifespan="off")
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self._server.base_url}/v1"
 
     def _app(self) -> Starlette:
         async def models(_: Request) -> Response:
@@ -74,26 +72,14 @@ class ScriptedLlmServer:
                 self.completed += 1
             else:
                 self.disconnected += 1
+                self.disconnected_at = time.monotonic()
 
     def start(self) -> ScriptedLlmServer:
-        config = uvicorn.Config(
-            self._app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("scripted LLM server did not start")
-            time.sleep(0.01)
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._server.stop()
 
     async def wait_for(self, predicate: Any, within_s: float = 5.0) -> bool:
         deadline = time.monotonic() + within_s
@@ -102,9 +88,3 @@ class ScriptedLlmServer:
                 return True
             await asyncio.sleep(0.01)
         return bool(predicate())
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

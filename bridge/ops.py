@@ -1,0 +1,64 @@
+"""Operations: liveness, readiness, Prometheus metrics, and forgetting a session."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+
+from bridge.app import ApiError, check_session_id, services_of
+
+router = APIRouter()
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    """The process is alive (engines may still be loading)."""
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+async def ready(request: Request) -> JSONResponse:
+    """200 once the engines are loaded and the LLM server answers; 503 until then."""
+    services = services_of(request)
+    engines = services.pipeline is not None
+    llm = engines and (services.llm_ready is None or await services.llm_ready())
+    body: dict[str, object] = {"ready": bool(engines and llm), "engines": engines, "llm": bool(llm)}
+    if services.load_error:
+        body["error"] = "engines failed to load; see the server log"
+    return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    services = services_of(request)
+    services.metrics.queue_depth.set(services.gate.queue_depth)
+    services.metrics.active_turns.set(services.gate.active)
+    services.metrics.active_sessions.labels("memory").set(len(services.sessions))
+    return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+class ResetRequest(BaseModel):
+    session_id: str
+
+
+@router.post("/api/reset")
+async def reset(request: Request) -> dict[str, object]:
+    """Forget a session's conversation (JSON `{"session_id"}` or a form field)."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        form = await request.form(max_files=0, max_fields=8, max_part_size=4096)
+        value = form.get("session_id")
+        session_id = value if isinstance(value, str) else None
+    else:
+        try:
+            session_id = ResetRequest.model_validate(json.loads(await request.body())).session_id
+        except (ValueError, TypeError):
+            session_id = None
+    if not session_id:
+        raise ApiError(422, "session_id is required (JSON or form field).", "no_session_id")
+    session_id = check_session_id(session_id)
+    forgotten = services_of(request).sessions.reset(session_id)
+    return {"session_id": session_id, "reset": forgotten}
