@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: setup
-	$(BIN)/parle demo --out reply.wav
+	$(BIN)/parle serve
 
 test: setup
 	$(BIN)/python -m pytest -m "not gpu"

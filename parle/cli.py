@@ -145,6 +145,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         port=port,
         log_level=args.log_level.lower(),
         ws_max_size=settings.max_upload_bytes + 64 * 1024,
+        # PCM barely compresses, and deflating every chunk and message costs more CPU than
+        # the whole rest of the server (measured: bench/README.md).
+        ws_per_message_deflate=False,
         timeout_graceful_shutdown=5,
     )
     return 0
