@@ -1,14 +1,16 @@
 """What the PARLE server adds, and how it serves several learners at once.
 
-    .venv/bin/python bench/bench_server.py instant [--sessions 200 --turns 5]
+    .venv/bin/python bench/bench_server.py instant [--sessions 200 --turns 5 --think 2]
     .venv/bin/python bench/bench_server.py cpu [--sessions 4 --turns 3]
 
 `instant`: the server with instant engines in its own process; N WebSocket sessions at once,
 each sending T utterances, paced like people (a pause of about --think seconds between a
-reply and the next utterance), then all in lockstep with no pause (`burst`). Client-side time from the utterance sent to its first audio chunk,
-against the same pipeline's TTFA in process without a server (the baseline): the difference
-is the server's added latency. `cpu`: the real `cpu` engines (`parle serve`), N sessions at
-once, TTFA as the server reports it and as the client sees it. Writes bench/results/*.json.
+reply and the next utterance), then all in lockstep with no pause (`burst`). The client-side
+time from an utterance sent to its first audio chunk, against the same pipeline's TTFA in
+process without a server (the baseline): the difference is what the server adds.
+
+`cpu`: the real `cpu` engines (`parle serve`), one session alone, then N at once; TTFA as the
+server reports it and as the client sees it. Writes bench/results/server_*.json.
 """
 
 from __future__ import annotations

@@ -36,9 +36,9 @@ class InstantSynthesizer:
     """10 ms of a constant tone per character, in one chunk, after `delay_s`."""
 
     sample_rate = 24_000
-    voices = ["pf_dora", "pm_alex"]
 
     def __init__(self, *, delay_s: float = 0.0) -> None:
+        self.voices = ["pf_dora", "pm_alex"]
         self.delay_s = delay_s
         self.texts: list[str] = []
         self.cancelled = 0
