@@ -9,8 +9,9 @@ reply and the next utterance), then all in lockstep with no pause (`burst`). The
 time from an utterance sent to its first audio chunk, against the same pipeline's TTFA in
 process without a server (the baseline): the difference is what the server adds.
 
-`cpu`: the real `cpu` engines (`parle serve`), one session alone, then N at once; TTFA as the
-server reports it and as the client sees it. Writes bench/results/server_*.json.
+`cpu`: the real `cpu` engines (`parle serve`), one session alone, then N at once, paced like
+people (each listens to the reply, then pauses about --think s); TTFA as the server reports
+it and as the client sees it. Writes bench/results/server_*.json.
 """
 
 from __future__ import annotations
@@ -78,8 +79,9 @@ async def session(
     url: str, audio: list[bytes], turns: int, think_s: float, rng: random.Random
 ) -> dict[str, Any]:
     """One learner: T turns over one WebSocket; per turn, client TTFA and server timing.
-    With `think_s`, the learner starts within the first 2 s and pauses about `think_s`
-    (uniform +-50 %) between a reply and the next utterance, as people do."""
+    With `think_s`, the learner starts within the first 2 s, listens to the whole reply (its
+    audio's duration from the first chunk on) and pauses about `think_s` (uniform +-50 %)
+    before the next utterance, as people do."""
     observed: list[float] = []
     reported: list[float] = []
     errors = 0
@@ -87,17 +89,21 @@ async def session(
         await asyncio.sleep(rng.uniform(0, 2.0))
     async with websockets.connect(url, max_size=None, open_timeout=60) as ws:
         json.loads(await ws.recv())
+        listen_until = 0.0
         for turn in range(turns):
             if think_s and turn:
-                await asyncio.sleep(rng.uniform(0.5 * think_s, 1.5 * think_s))
+                pause = rng.uniform(0.5 * think_s, 1.5 * think_s)
+                await asyncio.sleep(max(0.0, listen_until - time.perf_counter()) + pause)
             sent = time.perf_counter()
             await ws.send(audio[turn % len(audio)])
             first_audio = None
+            heard_s = 0.0
             while True:
                 raw = await asyncio.wait_for(ws.recv(), 300)
                 if isinstance(raw, bytes):
                     if first_audio is None:
                         first_audio = time.perf_counter()
+                    heard_s += (len(raw) - 44) / 2 / 24_000
                     continue
                 message = json.loads(raw)
                 if message["type"] == "error":
@@ -107,6 +113,7 @@ async def session(
                     if first_audio is not None:
                         observed.append((first_audio - sent) * 1000)
                         reported.append(message["timing"]["ttfa_ms"])
+                        listen_until = first_audio + heard_s
                     break
     return {"observed": observed, "reported": reported, "errors": errors}
 
@@ -173,7 +180,7 @@ def bench_instant(sessions: int, turns: int, think_s: float) -> dict[str, Any]:
     return result
 
 
-def bench_cpu(sessions: int, turns: int) -> dict[str, Any]:
+def bench_cpu(sessions: int, turns: int, think_s: float) -> dict[str, Any]:
     port = free_port()
     env = {
         **os.environ,
@@ -181,12 +188,14 @@ def bench_cpu(sessions: int, turns: int) -> dict[str, Any]:
         "PARLE_LLM_URL": f"http://127.0.0.1:{free_port()}/v1",
         "PARLE_LLM_TEMPERATURE": "0",
         "PARLE_MAX_ACTIVE_TURNS": str(sessions),
+        "PARLE_CLIENT_MAX_TURNS": str(sessions),  # every session comes from this one address
     }
     audio = [(AUDIO / f"{clip}.wav").read_bytes() for clip in ("u01", "u05", "u09")]
     process = start_server([sys.executable, "-m", "parle", "serve"], port, env)
     try:
-        single = asyncio.run(load(f"ws://127.0.0.1:{port}/ws/stream", audio, 1, turns))
-        result = asyncio.run(load(f"ws://127.0.0.1:{port}/ws/stream", audio, sessions, turns))
+        url = f"ws://127.0.0.1:{port}/ws/stream"
+        single = asyncio.run(load(url, audio, 1, turns))
+        result = asyncio.run(load(url, audio, sessions, turns, think_s))
         result["one_session"] = single
         result["server_peak_rss_mb"] = peak_rss_mb(process.pid)
     finally:
@@ -205,7 +214,7 @@ def main() -> int:
     if args.mode == "instant":
         result = bench_instant(args.sessions or 200, args.turns or 5, args.think)
     else:
-        result = bench_cpu(args.sessions or 4, args.turns or 3)
+        result = bench_cpu(args.sessions or 4, args.turns or 3, args.think)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"server_{args.mode}.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))

@@ -27,7 +27,7 @@ from bridge.security import client_id, key_is_valid, presented_key
 from parle.config import Settings
 from parle.engines.base import ChatModel, Synthesizer, Transcriber
 from parle.errors import AudioInputError, EngineError, ParleError
-from parle.runtime import ParleRuntime
+from parle.runtime import ParleRuntime, build_pipeline
 from parle.sessions import SessionStore
 from parle.turn import CompleteEvent, TurnEvent, TurnOptions, TurnPipeline
 
@@ -277,20 +277,10 @@ def create_app(settings: Settings, *, engines: EngineSet | None = None) -> FastA
         sessions=SessionStore(max_turns=settings.history_turns, max_sessions=settings.max_sessions),
     )
 
-    def build_pipeline(transcriber: Transcriber, chat: ChatModel, tts: Synthesizer) -> None:
+    def serve_engines(transcriber: Transcriber, chat: ChatModel, tts: Synthesizer) -> None:
         services.transcriber, services.synthesizer = transcriber, tts
-        services.pipeline = TurnPipeline(
-            transcriber,
-            chat,
-            tts,
-            sessions=services.sessions,
-            level=settings.level,
-            max_audio_seconds=settings.max_audio_seconds,
-            min_audio_seconds=settings.min_audio_seconds,
-            max_audio_bytes=settings.max_upload_bytes,
-            first_piece_min_chars=settings.first_piece_min_chars,
-            first_piece_max_words=settings.first_piece_max_words,
-            stt_timeout_s=settings.stt_timeout_s,
+        services.pipeline = build_pipeline(
+            settings, transcriber, chat, tts, sessions=services.sessions
         )
 
     @contextlib.asynccontextmanager
@@ -299,7 +289,7 @@ def create_app(settings: Settings, *, engines: EngineSet | None = None) -> FastA
         loader: asyncio.Task[None] | None = None
         if engines is not None:
             services.llm_ready = engines.llm_ready
-            build_pipeline(engines.transcriber, engines.chat, engines.synthesizer)
+            serve_engines(engines.transcriber, engines.chat, engines.synthesizer)
         else:
             runtime = ParleRuntime(settings)
 
@@ -313,7 +303,7 @@ def create_app(settings: Settings, *, engines: EngineSet | None = None) -> FastA
                     return
                 assert runtime.transcriber and runtime.chat and runtime.synthesizer
                 services.llm_ready = runtime.llm_server.is_answering if runtime.llm_server else None
-                build_pipeline(runtime.transcriber, runtime.chat, runtime.synthesizer)
+                serve_engines(runtime.transcriber, runtime.chat, runtime.synthesizer)
                 log.info("engines loaded", extra={"profile": settings.profile})
 
             loader = asyncio.create_task(load())

@@ -28,6 +28,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "tts_model": "Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice",
         "tts_voice": "pf_dora",
         "level_estimator": "mdeberta",
+        "compute_slots": 4,
     },
     "legacy": {
         "stt_model": "small",
@@ -39,6 +40,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "tts_model": "kokoro-82m-onnx",
         "tts_voice": "pf_dora",
         "level_estimator": "mdeberta",
+        "compute_slots": 4,
     },
     "cpu": {
         "stt_model": "base",
@@ -50,6 +52,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "tts_model": "kokoro-82m-onnx",
         "tts_voice": "pf_dora",
         "level_estimator": "lexical",
+        "compute_slots": 1,
     },
 }
 
@@ -130,6 +133,9 @@ class Settings(BaseSettings):
     # Comma-separated origins allowed by CORS; empty = same origin only.
     cors_origins: str = ""
     max_active_turns: int = Field(default=2, ge=1)  # turns the engines serve at once
+    # STT/TTS calls run at once across sessions, most urgent first (0 = the profile's: 1 on
+    # cpu, where parallel calls only fight for the cores; 4 on a GPU).
+    compute_slots: int = Field(default=0, ge=0)
     max_queued_turns: int = Field(default=16, ge=0)  # waiting beyond this answers "busy"
     client_max_turns: int = Field(default=2, ge=1)  # concurrent turns per client
     client_turns_per_minute: int = Field(default=60, ge=1)

@@ -7,6 +7,7 @@ from pathlib import Path
 from types import TracebackType
 
 from parle.config import Settings
+from parle.engines.base import ChatModel, Synthesizer, Transcriber
 from parle.engines.chat import OpenAIChatModel
 from parle.engines.kokoro import KokoroSynthesizer
 from parle.engines.llm_server import LlmServer
@@ -21,6 +22,7 @@ from parle.models import (
     stt_spec,
     tts_specs,
 )
+from parle.scheduler import ComputeGate
 from parle.sessions import SessionStore
 from parle.turn import TurnPipeline
 from parle.tutor.prompts import build_messages
@@ -88,6 +90,33 @@ def _shipped_voices(settings: Settings) -> Path | None:
         return None
 
 
+def build_pipeline(
+    settings: Settings,
+    transcriber: Transcriber,
+    chat: ChatModel,
+    synthesizer: Synthesizer,
+    *,
+    sessions: SessionStore | None = None,
+) -> TurnPipeline:
+    """The turn pipeline over loaded engines, with every limit from `settings`."""
+    return TurnPipeline(
+        transcriber,
+        chat,
+        synthesizer,
+        sessions=sessions
+        if sessions is not None
+        else SessionStore(max_turns=settings.history_turns, max_sessions=settings.max_sessions),
+        level=settings.level,
+        max_audio_seconds=settings.max_audio_seconds,
+        min_audio_seconds=settings.min_audio_seconds,
+        max_audio_bytes=settings.max_upload_bytes,
+        first_piece_min_chars=settings.first_piece_min_chars,
+        first_piece_max_words=settings.first_piece_max_words,
+        stt_timeout_s=settings.stt_timeout_s,
+        compute=ComputeGate(settings.compute_slots),
+    )
+
+
 class ParleRuntime:
     """The loaded engines, the LLM server and the turn pipeline of one PARLE process.
 
@@ -123,21 +152,7 @@ class ParleRuntime:
             timeout_s=settings.llm_request_timeout_s,
         )
         await self._warm_up_llm()
-        self.pipeline = TurnPipeline(
-            self.transcriber,
-            self.chat,
-            self.synthesizer,
-            sessions=SessionStore(
-                max_turns=settings.history_turns, max_sessions=settings.max_sessions
-            ),
-            level=settings.level,
-            max_audio_seconds=settings.max_audio_seconds,
-            min_audio_seconds=settings.min_audio_seconds,
-            max_audio_bytes=settings.max_upload_bytes,
-            first_piece_min_chars=settings.first_piece_min_chars,
-            first_piece_max_words=settings.first_piece_max_words,
-            stt_timeout_s=settings.stt_timeout_s,
-        )
+        self.pipeline = build_pipeline(settings, self.transcriber, self.chat, self.synthesizer)
         return self.pipeline
 
     async def _warm_up_llm(self) -> None:

@@ -21,6 +21,7 @@ from parle.audio import AudioChunk, FloatAudio, decode_audio
 from parle.cutter import SentenceCutter, clean_for_speech
 from parle.engines.base import ChatMessage, ChatModel, Synthesizer, Transcriber, Transcript
 from parle.errors import EngineError
+from parle.scheduler import LATER, URGENT, ComputeGate
 from parle.sessions import SessionMemory, SessionStore
 from parle.tutor.prompts import build_messages
 
@@ -144,6 +145,7 @@ class TurnPipeline:
         first_piece_min_chars: int = 18,
         first_piece_max_words: int = 4,
         stt_timeout_s: float = 30.0,
+        compute: ComputeGate | None = None,
     ) -> None:
         self.transcriber = transcriber
         self.chat = chat
@@ -156,6 +158,10 @@ class TurnPipeline:
         self.first_piece_min_chars = first_piece_min_chars
         self.first_piece_max_words = first_piece_max_words
         self.stt_timeout_s = stt_timeout_s
+        self.compute = compute
+
+    def _compute(self, priority: int) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.compute.slot(priority) if self.compute else contextlib.nullcontext()
 
     async def decode(self, data: bytes) -> FloatAudio:
         """Client audio bytes to 16 kHz mono; raises `AudioInputError` on unusable input."""
@@ -181,10 +187,11 @@ class TurnPipeline:
         samples = await self.decode(audio) if isinstance(audio, bytes) else audio
         yield StageEvent("stt")
         try:
-            transcript = await asyncio.wait_for(
-                self.transcriber.transcribe(samples, language=options.language),
-                self.stt_timeout_s,
-            )
+            async with self._compute(URGENT):
+                transcript = await asyncio.wait_for(
+                    self.transcriber.transcribe(samples, language=options.language),
+                    self.stt_timeout_s,
+                )
         except TimeoutError:
             raise EngineError("Speech recognition took too long; please try again.") from None
         state.timings.stt_ms = _ms(state.started, time.perf_counter())
@@ -371,13 +378,16 @@ class TurnPipeline:
             state.tts_started = True
             emit(StageEvent("tts"))
         started = time.perf_counter()
+        # The first piece decides when the learner hears anything: it goes first.
+        priority = URGENT if state.audio_index == 0 else LATER
         try:
-            async for chunk in self.synthesizer.synthesize(
-                text, voice=options.voice, speed=options.speed
-            ):
-                if timings.tts_first_chunk_ms is None:
-                    timings.tts_first_chunk_ms = _ms(started, time.perf_counter())
-                emit(AudioEvent(chunk, state.audio_index, text))
-                state.audio_index += 1
+            async with self._compute(priority):
+                async for chunk in self.synthesizer.synthesize(
+                    text, voice=options.voice, speed=options.speed
+                ):
+                    if timings.tts_first_chunk_ms is None:
+                        timings.tts_first_chunk_ms = _ms(started, time.perf_counter())
+                    emit(AudioEvent(chunk, state.audio_index, text))
+                    state.audio_index += 1
         finally:
             timings.tts_ms = round(timings.tts_ms + _ms(started, time.perf_counter()), 1)

@@ -46,6 +46,10 @@ def llamacpp_command(settings: Settings, gguf: Path) -> list[str]:
         str(settings.llm_threads or max(1, (os.cpu_count() or 2) - 1)),
         "--cache",
         "true",
+        # Its default cuts a streaming reply short whenever another request arrives: with
+        # several learners, every reply but the newest would end mid-sentence.
+        "--interrupt_requests",
+        "false",
     ]
 
 

@@ -39,6 +39,7 @@ def test_llamacpp_command_serves_the_gguf_at_the_configured_address() -> None:
     assert command[1:3] == ["-m", "llama_cpp.server"]
     joined = " ".join(command)
     assert "--model /m/model.gguf" in joined and "--port 9123" in joined
+    assert "--interrupt_requests false" in joined  # concurrent learners all get whole replies
 
 
 async def test_a_server_already_answering_is_used_as_it_is(tmp_path: Path) -> None:
