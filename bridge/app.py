@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -165,6 +166,23 @@ class Services:
 def services_of(request: Any) -> Services:
     services: Services = request.app.state.services
     return services
+
+
+async def read_audio_form(request: Request, field: str, alias: str) -> tuple[bytes, FormData]:
+    """The audio upload of a multipart request (in `field`, or `alias`) and the whole form."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise ApiError(415, f"Send the audio as multipart/form-data (field '{field}').", "bad_type")
+    form = await request.form(max_files=2, max_fields=16, max_part_size=64 * 1024)
+    upload = form.get(field) or form.get(alias)
+    if not isinstance(upload, UploadFile):
+        raise ApiError(400, f"The multipart field '{field}' is required.", "no_audio")
+    return await upload.read(), form
+
+
+def form_text(form: FormData, name: str) -> str | None:
+    """A text field of a form, stripped; None when absent, empty or a file."""
+    value = form.get(name)
+    return (value.strip() or None) if isinstance(value, str) else None
 
 
 def check_session_id(value: str | None) -> str:

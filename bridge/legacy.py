@@ -16,7 +16,6 @@ from typing import Any
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
 from starlette.websockets import WebSocketDisconnect
 
 from bridge import schemas
@@ -26,6 +25,8 @@ from bridge.app import (
     api_error_for,
     check_options,
     check_session_id,
+    form_text,
+    read_audio_form,
     services_of,
 )
 from bridge.limits import Ticket
@@ -59,11 +60,6 @@ def sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _text_field(form: Any, name: str) -> str | None:
-    value = form.get(name)
-    return value.strip() or None if isinstance(value, str) else None
-
-
 @router.post("/api/stream-audio", response_class=StreamingResponse)
 async def stream_audio(request: Request, order: str = "stream") -> StreamingResponse:
     """One spoken turn as Server-Sent Events (see DESIGN.md section 4).
@@ -76,19 +72,13 @@ async def stream_audio(request: Request, order: str = "stream") -> StreamingResp
     pipeline = services.require_pipeline()
     if order not in ("stream", "strict"):
         raise ApiError(422, "order must be 'stream' or 'strict'.", "bad_order")
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise ApiError(415, "Send the audio as multipart/form-data (field 'audio').", "bad_type")
-    form = await request.form(max_files=2, max_fields=16, max_part_size=64 * 1024)
-    upload = form.get("audio") or form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise ApiError(400, "The multipart field 'audio' (or 'file') is required.", "no_audio")
-    data = await upload.read()
-    session = check_session_id(_text_field(form, "session_id"))
+    data, form = await read_audio_form(request, "audio", alias="file")
+    session = check_session_id(form_text(form, "session_id"))
     options = check_options(
         services,
-        voice=_text_field(form, "voice"),
-        level=_text_field(form, "level"),
-        language=_text_field(form, "language"),
+        voice=form_text(form, "voice"),
+        level=form_text(form, "level"),
+        language=form_text(form, "language"),
     )
     samples = await pipeline.decode(data)  # bad audio: a 4xx before any event
     ticket = await services.gate.enter(client_id(request))

@@ -9,9 +9,8 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.datastructures import UploadFile
 
-from bridge.app import ApiError, check_options, services_of
+from bridge.app import ApiError, check_options, form_text, read_audio_form, services_of
 from bridge.legacy import TurnStreamingResponse
 from bridge.limits import Ticket
 from bridge.security import client_id
@@ -30,22 +29,14 @@ async def transcriptions(request: Request) -> JSONResponse | PlainTextResponse:
     (`json` default, `text`, `verbose_json`)."""
     services = services_of(request)
     pipeline = services.require_pipeline()
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise ApiError(415, "Send the audio as multipart/form-data (field 'file').", "bad_type")
-    form = await request.form(max_files=2, max_fields=16, max_part_size=64 * 1024)
-    upload = form.get("file") or form.get("audio")
-    if not isinstance(upload, UploadFile):
-        raise ApiError(400, "The multipart field 'file' is required.", "no_audio")
-    response_format = form.get("response_format") or "json"
+    data, form = await read_audio_form(request, "file", alias="audio")
+    response_format = form_text(form, "response_format") or "json"
     if response_format not in ("json", "text", "verbose_json"):
         raise ApiError(
             422, "response_format must be json, text or verbose_json.", "bad_response_format"
         )
-    language = form.get("language")
-    options = check_options(
-        services, voice=None, level=None, language=language if isinstance(language, str) else None
-    )
-    samples = await pipeline.decode(await upload.read())
+    options = check_options(services, voice=None, level=None, language=form_text(form, "language"))
+    samples = await pipeline.decode(data)
     ticket = await services.gate.enter(client_id(request))
     try:
         transcript = await pipeline.transcriber.transcribe(samples, language=options.language)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 import pytest
 
 from parle.audio import concat_chunks, decode_audio
 from parle.engines.kokoro import KokoroSynthesizer
 from parle.engines.whisper import WhisperTranscriber
+from tests.loop import loop_ticks_during
 from tests.wer import word_error_rate
 
 TEXT = "Olá! Meu nome é Parle. Eu sou professora de português."
@@ -58,15 +57,5 @@ async def test_nothing_speakable_gives_no_audio(kokoro: KokoroSynthesizer) -> No
 
 
 async def test_synthesis_runs_off_the_event_loop(kokoro: KokoroSynthesizer) -> None:
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    await speak(kokoro, TEXT)
-    task.cancel()
-    assert ticks >= 10
+    audio, ticks = await loop_ticks_during(speak(kokoro, TEXT))
+    assert audio.size and ticks >= 10

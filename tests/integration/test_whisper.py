@@ -10,6 +10,7 @@ import pytest
 
 from parle.audio import decode_audio
 from parle.engines.whisper import WhisperTranscriber
+from tests.loop import loop_ticks_during
 from tests.wer import word_error_rate
 
 
@@ -72,16 +73,6 @@ async def test_transcribe_runs_off_the_event_loop(
     whisper: WhisperTranscriber, audio_dir: Path
 ) -> None:
     audio = decode_audio((audio_dir / "utterances/u01.wav").read_bytes())
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    result = await whisper.transcribe(audio)
-    task.cancel()
-    assert isinstance(result.text, str) and result.text
+    result, ticks = await loop_ticks_during(whisper.transcribe(audio))
+    assert result.text
     assert ticks >= 10  # the loop kept running while Whisper decoded
