@@ -31,6 +31,7 @@ from parle.errors import AudioInputError, EngineError, ParleError
 from parle.runtime import ParleRuntime, build_pipeline
 from parle.sessions import SessionStore
 from parle.turn import CompleteEvent, TurnEvent, TurnOptions, TurnPipeline
+from parle.tutor.levels import LevelEstimator
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class EngineSet:
     transcriber: Transcriber
     chat: ChatModel
     synthesizer: Synthesizer
+    estimator: LevelEstimator | None = None
     llm_ready: Callable[[], Awaitable[bool]] | None = None
 
 
@@ -295,10 +297,15 @@ def create_app(settings: Settings, *, engines: EngineSet | None = None) -> FastA
         sessions=SessionStore(max_turns=settings.history_turns, max_sessions=settings.max_sessions),
     )
 
-    def serve_engines(transcriber: Transcriber, chat: ChatModel, tts: Synthesizer) -> None:
+    def serve_engines(
+        transcriber: Transcriber,
+        chat: ChatModel,
+        tts: Synthesizer,
+        estimator: LevelEstimator | None,
+    ) -> None:
         services.transcriber, services.synthesizer = transcriber, tts
         services.pipeline = build_pipeline(
-            settings, transcriber, chat, tts, sessions=services.sessions
+            settings, transcriber, chat, tts, sessions=services.sessions, estimator=estimator
         )
 
     @contextlib.asynccontextmanager
@@ -307,7 +314,7 @@ def create_app(settings: Settings, *, engines: EngineSet | None = None) -> FastA
         loader: asyncio.Task[None] | None = None
         if engines is not None:
             services.llm_ready = engines.llm_ready
-            serve_engines(engines.transcriber, engines.chat, engines.synthesizer)
+            serve_engines(engines.transcriber, engines.chat, engines.synthesizer, engines.estimator)
         else:
             runtime = ParleRuntime(settings)
 
@@ -321,7 +328,9 @@ def create_app(settings: Settings, *, engines: EngineSet | None = None) -> FastA
                     return
                 assert runtime.transcriber and runtime.chat and runtime.synthesizer
                 services.llm_ready = runtime.llm_server.is_answering if runtime.llm_server else None
-                serve_engines(runtime.transcriber, runtime.chat, runtime.synthesizer)
+                serve_engines(
+                    runtime.transcriber, runtime.chat, runtime.synthesizer, runtime.estimator
+                )
                 log.info("engines loaded", extra={"profile": settings.profile})
 
             loader = asyncio.create_task(load())

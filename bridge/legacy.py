@@ -35,6 +35,8 @@ from parle.errors import ParleError
 from parle.turn import (
     AudioEvent,
     CompleteEvent,
+    CorrectionEvent,
+    LevelEvent,
     ResponseDeltaEvent,
     ResponseEvent,
     StageEvent,
@@ -125,6 +127,10 @@ async def _sse_stream(
                 yield frame
             elif isinstance(event, TranscriptEvent):
                 yield sse("transcript", {"transcript": event.text, "stt_ms": event.stt_ms})
+            elif isinstance(event, LevelEvent):
+                yield sse("level", _level(event))
+            elif isinstance(event, CorrectionEvent):
+                yield sse("correction", event.correction.as_dict())
             elif isinstance(event, ResponseDeltaEvent):
                 yield sse("response_delta", {"delta": event.delta})
             elif isinstance(event, ResponseEvent):
@@ -150,6 +156,10 @@ async def _sse_stream(
     finally:
         ticket.release()
         await _close(events)
+
+
+def _level(event: LevelEvent) -> dict[str, Any]:
+    return {"level": event.level, "estimate": event.estimate, "scores": event.scores}
 
 
 def _complete(event: CompleteEvent, session: str) -> dict[str, Any]:
@@ -234,6 +244,18 @@ class _Connection:
                     elif isinstance(event, TranscriptEvent):
                         await self.send(
                             schemas.ServerTranscript(transcript=event.text, stt_ms=event.stt_ms)
+                        )
+                    elif isinstance(event, LevelEvent):
+                        await self.send(schemas.ServerLevel(**_level(event)))
+                    elif isinstance(event, CorrectionEvent):
+                        fix = event.correction
+                        await self.send(
+                            schemas.ServerCorrection(
+                                original=fix.original,
+                                corrected=fix.corrected,
+                                explanation=fix.explanation,
+                                kind=fix.kind,
+                            )
                         )
                     elif isinstance(event, ResponseDeltaEvent):
                         await self.send(schemas.ServerResponseDelta(delta=event.delta))

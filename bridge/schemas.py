@@ -70,6 +70,25 @@ class ServerTranscript(BaseModel):
     stt_ms: float
 
 
+class ServerLevel(BaseModel):
+    """The learner's level (smoothed over the session), this utterance's estimate, scores."""
+
+    type: Literal["level"] = "level"
+    level: str
+    estimate: str
+    scores: dict[str, float]
+
+
+class ServerCorrection(BaseModel):
+    """The tutor's correction of this utterance, apart from the spoken reply."""
+
+    type: Literal["correction"] = "correction"
+    original: str
+    corrected: str
+    explanation: str
+    kind: str
+
+
 class ServerResponseDelta(BaseModel):
     type: Literal["response_delta"] = "response_delta"
     delta: str

@@ -1,4 +1,4 @@
-"""`parle`: the command line: `serve`, `turn`, `demo`, `models`, `models fetch`."""
+"""`parle`: the command line: `serve`, `turn`, `demo`, `level`, `models`, `models fetch`."""
 
 from __future__ import annotations
 
@@ -153,6 +153,17 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_level(settings: Settings, args: argparse.Namespace) -> int:
+    """The CEFR level of one learner utterance, as the active profile's estimator sees it."""
+    from parle.runtime import build_estimator
+
+    estimator = build_estimator(settings)
+    estimator.load()
+    estimate = estimator.estimate(args.text)
+    print(json.dumps({"level": estimate.level, "scores": estimate.scores}))
+    return 0
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 
@@ -179,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="a whole turn on a learner line PARLE speaks itself")
     demo.add_argument("--out", default="reply.wav", help="where to write the reply")
 
+    level = sub.add_parser("level", help="the CEFR level of a learner utterance")
+    level.add_argument("--text", required=True, help="what the learner said")
+
     models = sub.add_parser("models", help="list the models the profile needs and their source")
     models.add_argument("action", nargs="?", choices=["list", "fetch"], default="list")
     return parser
@@ -202,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_demo(settings, args)
         if args.command == "serve":
             return cmd_serve(settings, args)
+        if args.command == "level":
+            return cmd_level(settings, args)
     except ParleError as exc:
         code = EXIT_BAD_INPUT if exc.code == "bad_audio" else EXIT_UNAVAILABLE
         return _fail(str(exc), code)

@@ -28,6 +28,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "tts_model": "Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice",
         "tts_voice": "pf_dora",
         "level_estimator": "mdeberta",
+        "classifier_device": "cuda",
         "compute_slots": 4,
     },
     "legacy": {
@@ -40,6 +41,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "tts_model": "kokoro-82m-onnx",
         "tts_voice": "pf_dora",
         "level_estimator": "mdeberta",
+        "classifier_device": "cuda",
         "compute_slots": 4,
     },
     "cpu": {
@@ -52,6 +54,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "tts_model": "kokoro-82m-onnx",
         "tts_voice": "pf_dora",
         "level_estimator": "lexical",
+        "classifier_device": "cpu",
         "compute_slots": 1,
     },
 }
@@ -115,6 +118,11 @@ class Settings(BaseSettings):
     tts_threads: int = Field(default=0, ge=0)
 
     level_estimator: Literal["lexical", "mdeberta"] | Literal[""] = ""
+    # The CEFR classifier of the gpu/legacy profiles: a hub id or a local folder.
+    classifier_model: str = "marcosremar2/cefr-classifier-pt-mdeberta-v3-enem"
+    classifier_device: str = ""
+    # Brazilian (BR) or European (PT) Portuguese: vocabulary and the reminder.
+    region: Literal["BR", "PT"] = "BR"
 
     # Tutor and turns.
     language: str = "pt-BR"

@@ -182,8 +182,22 @@ def llm_spec(settings: Settings) -> ModelSpec:
     )
 
 
+def classifier_spec(settings: Settings) -> ModelSpec:
+    name = settings.classifier_model
+    return ModelSpec(
+        role="level",
+        model_id=name,
+        hub_repo=name if "/" in name and not Path(name).exists() else None,
+        hub_files=("*.json", "*.safetensors", "*.model", "*.txt"),
+        hint="set PARLE_CLASSIFIER_MODEL to a local folder of the classifier",
+    )
+
+
 def profile_specs(settings: Settings) -> list[ModelSpec]:
-    return [stt_spec(settings), *tts_specs(settings), llm_spec(settings)]
+    specs = [stt_spec(settings), *tts_specs(settings), llm_spec(settings)]
+    if settings.level_estimator == "mdeberta":
+        specs.append(classifier_spec(settings))
+    return specs
 
 
 # --- Resolution -------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from parle.errors import ParleError
 from parle.models import (
     ModelNotFoundError,
     assemble_shipped,
+    classifier_spec,
     find_file,
     llm_spec,
     require,
@@ -25,6 +26,7 @@ from parle.models import (
 from parle.scheduler import ComputeGate
 from parle.sessions import SessionStore
 from parle.turn import TurnPipeline
+from parle.tutor.levels import LevelEstimator, LexicalLevelEstimator
 from parle.tutor.prompts import build_messages
 
 
@@ -82,6 +84,16 @@ def build_synthesizer(settings: Settings) -> KokoroSynthesizer:
     )
 
 
+def build_estimator(settings: Settings) -> LevelEstimator:
+    """The profile's CEFR level estimator (not loaded yet)."""
+    if settings.level_estimator == "mdeberta":
+        from parle.tutor.mdeberta import MdebertaLevelEstimator
+
+        model = require(classifier_spec(settings), settings)
+        return MdebertaLevelEstimator(model.path, device=settings.classifier_device)
+    return LexicalLevelEstimator()
+
+
 def _shipped_voices(settings: Settings) -> Path | None:
     _, voices_spec = tts_specs(settings)
     try:
@@ -97,6 +109,7 @@ def build_pipeline(
     synthesizer: Synthesizer,
     *,
     sessions: SessionStore | None = None,
+    estimator: LevelEstimator | None = None,
 ) -> TurnPipeline:
     """The turn pipeline over loaded engines, with every limit from `settings`."""
     return TurnPipeline(
@@ -114,6 +127,8 @@ def build_pipeline(
         first_piece_max_words=settings.first_piece_max_words,
         stt_timeout_s=settings.stt_timeout_s,
         compute=ComputeGate(settings.compute_slots),
+        estimator=estimator,
+        region=settings.region,
     )
 
 
@@ -130,6 +145,7 @@ class ParleRuntime:
         self.chat: OpenAIChatModel | None = None
         self.transcriber: WhisperTranscriber | None = None
         self.synthesizer: KokoroSynthesizer | None = None
+        self.estimator: LevelEstimator | None = None
         self.pipeline: TurnPipeline | None = None
 
     async def start(self) -> TurnPipeline:
@@ -140,10 +156,12 @@ class ParleRuntime:
         self.llm_server = LlmServer(settings, gguf=gguf)
         self.transcriber = build_transcriber(settings)
         self.synthesizer = build_synthesizer(settings)
+        self.estimator = build_estimator(settings)
         await asyncio.gather(
             self.llm_server.start(),
             asyncio.to_thread(self.transcriber.load),
             asyncio.to_thread(self.synthesizer.load),
+            asyncio.to_thread(self.estimator.load),
         )
         self.chat = OpenAIChatModel(
             settings.llm_url,
@@ -152,7 +170,9 @@ class ParleRuntime:
             timeout_s=settings.llm_request_timeout_s,
         )
         await self._warm_up_llm()
-        self.pipeline = build_pipeline(settings, self.transcriber, self.chat, self.synthesizer)
+        self.pipeline = build_pipeline(
+            settings, self.transcriber, self.chat, self.synthesizer, estimator=self.estimator
+        )
         return self.pipeline
 
     async def _warm_up_llm(self) -> None:

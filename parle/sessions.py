@@ -9,6 +9,7 @@ from collections import OrderedDict, deque
 from pathlib import Path
 
 from parle.engines.base import ChatMessage
+from parle.tutor.levels import LevelTracker
 
 
 class SessionMemory:
@@ -18,6 +19,7 @@ class SessionMemory:
         self.max_turns = max_turns
         self._messages: deque[ChatMessage] = deque(maxlen=max(2 * max_turns, 0))
         self.last_used = time.monotonic()
+        self.level: LevelTracker | None = None
 
     @property
     def messages(self) -> list[ChatMessage]:

@@ -41,6 +41,7 @@ class InstantSynthesizer:
         self.voices = ["pf_dora", "pm_alex"]
         self.delay_s = delay_s
         self.texts: list[str] = []
+        self.speeds: list[float | None] = []
         self.cancelled = 0
 
     def load(self) -> None:
@@ -50,6 +51,7 @@ class InstantSynthesizer:
         self, text: str, *, voice: str | None = None, speed: float | None = None
     ) -> AsyncIterator[AudioChunk]:
         self.texts.append(text)
+        self.speeds.append(speed)
         try:
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)

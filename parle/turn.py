@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import ClassVar, Literal
 
 from parle.audio import AudioChunk, FloatAudio, decode_audio
@@ -23,7 +23,9 @@ from parle.engines.base import ChatMessage, ChatModel, Synthesizer, Transcriber,
 from parle.errors import EngineError
 from parle.scheduler import LATER, URGENT, ComputeGate
 from parle.sessions import SessionMemory, SessionStore
-from parle.tutor.prompts import build_messages
+from parle.tutor.corrections import Correction, SideChannelSplitter, parse_correction
+from parle.tutor.levels import LevelEstimator, LevelTracker, policy_for
+from parle.tutor.prompts import Region, build_messages
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +97,34 @@ class CompleteEvent:
     timings: TurnTimings
 
 
+@dataclass(frozen=True)
+class LevelEvent:
+    """The learner's level after this utterance (`level`, smoothed over the session) and this
+    utterance's own estimate and scores."""
+
+    kind: ClassVar[str] = "level"
+    level: str
+    estimate: str
+    scores: dict[str, float]
+
+
+@dataclass(frozen=True)
+class CorrectionEvent:
+    """The correction the tutor made, from the side channel; never spoken."""
+
+    kind: ClassVar[str] = "correction"
+    correction: Correction
+
+
 TurnEvent = (
-    StageEvent | TranscriptEvent | ResponseDeltaEvent | ResponseEvent | AudioEvent | CompleteEvent
+    StageEvent
+    | TranscriptEvent
+    | LevelEvent
+    | ResponseDeltaEvent
+    | ResponseEvent
+    | CorrectionEvent
+    | AudioEvent
+    | CompleteEvent
 )
 
 
@@ -146,6 +174,8 @@ class TurnPipeline:
         first_piece_max_words: int = 4,
         stt_timeout_s: float = 30.0,
         compute: ComputeGate | None = None,
+        estimator: LevelEstimator | None = None,
+        region: Region = "BR",
     ) -> None:
         self.transcriber = transcriber
         self.chat = chat
@@ -159,6 +189,19 @@ class TurnPipeline:
         self.first_piece_max_words = first_piece_max_words
         self.stt_timeout_s = stt_timeout_s
         self.compute = compute
+        self.estimator = estimator
+        self.region: Region = region
+
+    def _tracker(self, memory: SessionMemory, start: str | None) -> LevelTracker:
+        """The session's level tracker; a client-given level (re)starts it there."""
+        tracker = memory.level
+        if tracker is None:
+            tracker = memory.level = LevelTracker(start or self.level)
+            tracker.start = start or self.level
+        elif start is not None and start != tracker.start:
+            tracker.reset(start)
+            tracker.start = start
+        return tracker
 
     def _compute(self, priority: int) -> contextlib.AbstractAsyncContextManager[None]:
         return self.compute.slot(priority) if self.compute else contextlib.nullcontext()
@@ -232,8 +275,21 @@ class TurnPipeline:
             yield CompleteEvent("", "", timings)
             return
         memory = self.sessions.get(session) if isinstance(session, str) else session
+        tracker = self._tracker(memory, options.level)
+        if self.estimator is not None:
+            estimate = await asyncio.to_thread(self.estimator.estimate, transcript.text)
+            tracker.observe(estimate)
+            yield LevelEvent(tracker.level, estimate.level, estimate.scores)
+        # The level steers the prompt, the reply length and the speaking rate.
+        policy = policy_for(tracker.level)
+        options = replace(
+            options,
+            level=tracker.level,
+            max_tokens=options.max_tokens or policy.max_tokens,
+            speed=options.speed or policy.tts_speed,
+        )
         messages = build_messages(
-            memory.messages, transcript.text, level=options.level or self.level
+            memory.messages, transcript.text, level=tracker.level, region=self.region
         )
         yield StageEvent("llm")
         produce = self._sequential if options.sequential else self._streamed
@@ -351,20 +407,31 @@ class TurnPipeline:
     ) -> None:
         timings = state.timings
         started = time.perf_counter()
+        side = SideChannelSplitter()
+
+        def speak_text(text: str) -> None:
+            if not text:
+                return
+            state.response += text
+            emit(ResponseDeltaEvent(text, state.response))
+            if cutter is not None and pieces is not None:
+                for piece in cutter.push(text):
+                    pieces.put_nowait(piece)
+
         async for delta in self.chat.stream(messages, max_tokens=options.max_tokens):
             if timings.llm_first_token_ms is None:
                 timings.llm_first_token_ms = _ms(started, time.perf_counter())
-            state.response += delta
-            emit(ResponseDeltaEvent(delta, state.response))
-            if cutter is not None and pieces is not None:
-                for piece in cutter.push(delta):
-                    pieces.put_nowait(piece)
+            speak_text(side.push(delta))
+        speak_text(side.flush())
         if cutter is not None and pieces is not None:
             for piece in cutter.flush():
                 pieces.put_nowait(piece)
         state.response = state.response.strip()
         timings.llm_ms = _ms(started, time.perf_counter())
         emit(ResponseEvent(state.response, timings.llm_ms))
+        correction = parse_correction(side.block)
+        if correction is not None:
+            emit(CorrectionEvent(correction))
 
     async def _speak(
         self,

@@ -109,3 +109,12 @@ def test_models_lists_each_role_and_its_source() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     for role in ("stt", "tts", "tts-voices", "llm"):
         assert f"  {role} " in done.stdout
+
+
+def test_level_command_works_offline() -> None:
+    simple = parle("level", "--text", "Eu gosto de gato.", timeout=60)
+    assert simple.returncode == 0, simple.stderr
+    result = json.loads(simple.stdout)
+    assert result["level"] == "A1" and set(result["scores"]) == {"A1", "A2", "B1", "B2", "C1", "C2"}
+    hard = parle("level", "--text", "Embora eu tivesse estudado, não passei, portanto tentarei.")
+    assert json.loads(hard.stdout)["level"] in ("B1", "B2", "C1")

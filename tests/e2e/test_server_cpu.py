@@ -39,6 +39,8 @@ def test_sse_spoken_turn(server: str, audio_dir: Path) -> None:
     assert events[0] == "status" and events[-1] == "complete"
     transcript = next(d for e, d in frames if e == "transcript")["transcript"]
     assert word_error_rate(U01, transcript) <= 0.25
+    level = next(d for e, d in frames if e == "level")
+    assert level["level"] == "A2" and level["estimate"] in ("A1", "A2")
     chunks = [d for e, d in frames if e == "audio"]
     assert chunks and [c["index"] for c in chunks] == list(range(len(chunks)))
     for chunk in chunks:

@@ -78,6 +78,8 @@ def test_a_spoken_turn_in_the_page(server: str, browser: Any) -> None:
     heard = state["transcripts"][0]
     assert word_error_rate("Olá, meu nome é Ana e eu sou dos Estados Unidos.", heard) <= 0.34
     assert state["replies"] and state["replies"][0].strip()
+    assert state["levels"] and state["levels"][0] in ("A1", "A2", "B1", "B2", "C1", "C2")
+    assert "nível estimado" in browser.find_element(By.ID, "levelShown").text
     WebDriverWait(browser, 30).until(lambda d: d.execute_script("return window.parle.chunksPlayed"))
     timing = browser.find_element(By.ID, "timing").text
     assert "primeira fala" in timing and "ms" in timing

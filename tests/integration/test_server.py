@@ -24,6 +24,7 @@ from parle.audio import wav_bytes
 from parle.config import Settings, load_settings
 from parle.engines.chat import OpenAIChatModel
 from parle.testing import InstantSynthesizer, InstantTranscriber
+from parle.tutor.levels import LexicalLevelEstimator
 from tests.doubles.scripted_llm import ScriptedLlmServer
 from tests.doubles.uvicorn_thread import UvicornThread
 
@@ -36,13 +37,16 @@ def speech_wav(seconds: float = 1.0) -> bytes:
 
 
 class Stack:
-    """A scripted LLM, instant engines, and the PARLE app on uvicorn."""
+    """A scripted LLM, instant engines, the lexical level estimator, and the PARLE app on
+    uvicorn."""
 
     def __init__(self, settings: Settings, *, llm_delay: float = 0.0, tts_delay: float = 0.0):
         self.llm = ScriptedLlmServer(REPLY, delay_s=llm_delay).start()
         self.tts = InstantSynthesizer(delay_s=tts_delay)
         self.stt = InstantTranscriber("Olá, meu nome é Ana.")
-        engines = EngineSet(self.stt, OpenAIChatModel(self.llm.url), self.tts)
+        estimator = LexicalLevelEstimator()
+        estimator.load()
+        engines = EngineSet(self.stt, OpenAIChatModel(self.llm.url), self.tts, estimator=estimator)
         self.server = UvicornThread(create_app(settings, engines=engines)).start()
         self.url = self.server.base_url
         self.ws_url = self.url.replace("http", "ws") + "/ws/stream"
@@ -92,6 +96,12 @@ def parse_sse(text: str) -> list[tuple[str, dict[str, Any]]]:
 def post_audio(stack: Stack, data: bytes, **kwargs: Any) -> httpx.Response:
     files = {"audio": ("learner.wav", data, "audio/wav")}
     return httpx.post(f"{stack.url}/api/stream-audio", files=files, timeout=30, **kwargs)
+
+
+CORRECTION = (
+    '<correcao>{"original": "meu nome é Ana", "corrected": "o meu nome é Ana", '
+    '"explanation": "artigo", "kind": "grammar"}</correcao>'
+)
 
 
 def old_client_view(frames: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
@@ -336,7 +346,7 @@ async def test_ws_turn_sequence(stack: Stack) -> None:
         await ws.send(speech_wav())
         messages, audio = await receive_turn(ws)
     types = [m["type"] for m in messages]
-    assert types[:3] == ["stage", "transcript", "stage"]
+    assert types[:4] == ["stage", "transcript", "level", "stage"]
     assert types[-1] == "complete"
     assert messages[1]["transcript"] == "Olá, meu nome é Ana."
     response = next(m for m in messages if m["type"] == "response")
@@ -467,3 +477,38 @@ async def test_speech_streams_pcm_and_wav(stack: Stack) -> None:
             f"{stack.url}/v1/audio/speech", json={"input": "oi", "speed": 9}
         )
         assert bad_speed.status_code == 422
+
+
+def test_sse_level_and_correction_events(stack: Stack) -> None:
+    stack.llm.tokens = [*REPLY, " ", CORRECTION[:20], CORRECTION[20:]]
+    frames = parse_sse(post_audio(stack, speech_wav()).text)
+    names = [event for event, _ in frames]
+    assert names.index("transcript") < names.index("level") < names.index("response")
+    level = frames[names.index("level")][1]
+    assert level["level"] == "A2" and level["estimate"] == "A1" and len(level["scores"]) == 6
+    assert names.index("response") < names.index("correction")
+    correction = frames[names.index("correction")][1]
+    assert correction == {
+        "original": "meu nome é Ana",
+        "corrected": "o meu nome é Ana",
+        "explanation": "artigo",
+        "kind": "grammar",
+    }
+    assert frames[-1][1]["response"] == "".join(REPLY)
+    assert "correcao" not in " ".join(stack.tts.texts)
+    # what the old client reads is unchanged
+    assert [e for e, _ in old_client_view(frames)][-1] == "complete"
+
+
+async def test_ws_level_and_correction_messages(stack: Stack) -> None:
+    stack.llm.tokens = [*REPLY, " ", CORRECTION]
+    async with websockets.connect(stack.ws_url) as ws:
+        await ws.recv()
+        await ws.send(json.dumps({"type": "config", "level": "B2"}))
+        await ws.recv()
+        await ws.send(speech_wav())
+        messages, _ = await receive_turn(ws)
+    by_type = {m["type"]: m for m in messages}
+    assert by_type["level"]["level"] == "B2"  # the client's level, not moved by one utterance
+    assert by_type["correction"]["corrected"] == "o meu nome é Ana"
+    assert stack.llm.requests[-1]["max_tokens"] == 120

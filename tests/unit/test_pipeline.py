@@ -17,6 +17,8 @@ from parle.testing import InstantSynthesizer, InstantTranscriber
 from parle.turn import (
     AudioEvent,
     CompleteEvent,
+    CorrectionEvent,
+    LevelEvent,
     ResponseDeltaEvent,
     ResponseEvent,
     StageEvent,
@@ -25,6 +27,7 @@ from parle.turn import (
     TurnOptions,
     TurnPipeline,
 )
+from parle.tutor.levels import POLICIES, LexicalLevelEstimator
 from tests.doubles.scripted_llm import ScriptedLlmServer
 
 REPLY = ["Muito bem", ", Ana!", " De onde", " você é?", " Eu moro", " no Brasil."]
@@ -222,3 +225,64 @@ async def test_turn_is_remembered_when_complete_leaves(chat: OpenAIChatModel) ->
             # The client stops reading here, without closing the iterator.
             assert len(turn.sessions.get("quick").messages) == 2
             break
+
+
+CORRECTED_REPLY = [
+    "Que legal", "! Você foi", " à praia", " ontem? Eu", " adoro o mar.", " <corr",
+    'ecao>{"original": ', '"Eu vai na praia", "corrected": "Eu fui à praia", ',
+    '"explanation": "passado", "kind": "tense"}</correcao>',
+]  # fmt: skip
+
+
+async def test_correction_block_is_sent_apart_and_never_spoken(llm: ScriptedLlmServer) -> None:
+    llm.tokens = CORRECTED_REPLY
+    chat = OpenAIChatModel(llm.url)
+    tts = InstantSynthesizer()
+    events = await collect(pipeline(chat, tts).run(speech_wav()))
+    await chat.aclose()
+    assert all("<" not in text and "original" not in text for text in tts.texts)
+    assert " ".join(tts.texts) == "Que legal! Você foi à praia ontem? Eu adoro o mar."
+    response = next(e for e in events if isinstance(e, ResponseEvent))
+    assert response.text == "Que legal! Você foi à praia ontem? Eu adoro o mar."
+    correction = next(e for e in events if isinstance(e, CorrectionEvent)).correction
+    assert (correction.original, correction.corrected, correction.kind) == (
+        "Eu vai na praia",
+        "Eu fui à praia",
+        "tense",
+    )
+    kinds = [e.kind for e in events]
+    assert kinds.index("audio") < kinds.index("response") < kinds.index("correction")
+    assert "<correcao>" not in events[-1].response  # type: ignore[union-attr]
+
+
+async def test_malformed_correction_block_is_dropped(llm: ScriptedLlmServer) -> None:
+    llm.tokens = ["Muito bem!", " <correcao>", "{oops, not json"]
+    chat = OpenAIChatModel(llm.url)
+    events = await collect(pipeline(chat).run(speech_wav()))
+    await chat.aclose()
+    assert not any(isinstance(e, CorrectionEvent) for e in events)
+    assert events[-1].response == "Muito bem!"  # type: ignore[union-attr]
+
+
+async def test_level_is_estimated_and_steers_the_turn(
+    chat: OpenAIChatModel, llm: ScriptedLlmServer
+) -> None:
+    estimator = LexicalLevelEstimator()
+    estimator.load()
+    tts = InstantSynthesizer()
+    turn = TurnPipeline(
+        InstantTranscriber("Eu gosto de gato."), chat, tts, estimator=estimator, level="A1"
+    )
+    events = await collect(turn.run(speech_wav(), session="lv"))
+    kinds = [e.kind for e in events]
+    assert kinds[:4] == ["stage", "transcript", "level", "stage"]
+    level = next(e for e in events if isinstance(e, LevelEvent))
+    assert (level.level, level.estimate) == ("A1", "A1")
+    assert sum(level.scores.values()) == pytest.approx(1.0, abs=1e-3)
+    assert llm.requests[-1]["max_tokens"] == POLICIES["A1"].max_tokens
+    assert set(tts.speeds) == {POLICIES["A1"].tts_speed}
+    assert "(A1)" in llm.requests[-1]["messages"][0]["content"]
+    # A client naming a level starts the session there; its speed choice wins.
+    await collect(turn.run(speech_wav(), session="lv2", options=TurnOptions(level="B2", speed=1.2)))
+    assert llm.requests[-1]["max_tokens"] == POLICIES["B2"].max_tokens
+    assert tts.speeds[-1] == 1.2
