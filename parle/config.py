@@ -131,7 +131,7 @@ class Settings(BaseSettings):
     max_sessions: int = Field(default=1000, ge=1)
     # The first spoken piece may end at a clause this long, or after this many words.
     first_piece_min_chars: int = Field(default=18, ge=1)
-    first_piece_max_words: int = Field(default=4, ge=0)
+    first_piece_max_words: int = Field(default=3, ge=0)
 
     # The PARLE server (`parle serve`).
     host: str = "127.0.0.1"

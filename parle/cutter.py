@@ -54,7 +54,7 @@ class SentenceCutter:
     """
 
     def __init__(
-        self, *, first_min_chars: int = 18, first_max_words: int = 4, max_chars: int = 220
+        self, *, first_min_chars: int = 18, first_max_words: int = 3, max_chars: int = 220
     ) -> None:
         self.first_min_chars = first_min_chars
         self.first_max_words = first_max_words

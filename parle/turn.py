@@ -171,7 +171,7 @@ class TurnPipeline:
         min_audio_seconds: float = 0.2,
         max_audio_bytes: int | None = None,
         first_piece_min_chars: int = 18,
-        first_piece_max_words: int = 4,
+        first_piece_max_words: int = 3,
         stt_timeout_s: float = 30.0,
         compute: ComputeGate | None = None,
         estimator: LevelEstimator | None = None,

@@ -98,6 +98,6 @@ def test_first_piece_without_any_boundary_is_cut_after_some_words() -> None:
     assert cut_streamed(text)[0] == ("O mesmo está o nome de Ana e eu sou dos Estados Unidos.")
 
 
-def test_default_first_piece_is_four_words_at_most() -> None:
+def test_default_first_piece_is_three_words_at_most() -> None:
     cutter = SentenceCutter()
-    assert cutter.push("Eu acho que você fala muito bem ") == ["Eu acho que você"]
+    assert cutter.push("Eu acho que você fala muito bem ") == ["Eu acho que"]
