@@ -133,7 +133,10 @@ class Settings(BaseSettings):
     first_piece_min_chars: int = Field(default=18, ge=1)
     first_piece_max_words: int = Field(default=3, ge=0)
 
-    # The PARLE server (`parle serve`).
+    # The PARLE server (`parle serve`); the LiveKit agent reaches it at `server_url`.
+    server_url: str = "http://127.0.0.1:8000"
+    # The key the agent presents to the server (empty: the first of `api_keys`, if any).
+    server_api_key: str = ""
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     # Comma-separated; empty = no authentication (fine on loopback, not on a network).

@@ -80,31 +80,29 @@ class OpenAIChatModel:
                     raise LlmUnavailableError(
                         f"The language model server answered {response.status_code}."
                     )
-                async for line in response.aiter_lines():
-                    delta = _parse_sse_line(line)
-                    if delta is _DONE:
+                async for event in sse_payloads(response):
+                    choices = event.get("choices")
+                    choice = choices[0] if isinstance(choices, list) and choices else {}
+                    content = (choice.get("delta") or {}).get("content")
+                    if content:
+                        yield str(content)
+                    elif choice.get("finish_reason"):
                         return
-                    if delta:
-                        yield str(delta)
         except httpx.HTTPError as exc:
             raise LlmUnavailableError("The language model server is not answering.") from exc
 
 
-_DONE = object()
-
-
-def _parse_sse_line(line: str) -> object:
-    if not line.startswith("data:"):
-        return None
-    payload = line[5:].strip()
-    if payload == "[DONE]":
-        return _DONE
-    try:
-        event = json.loads(payload)
-        choice = event["choices"][0]
-    except (ValueError, KeyError, IndexError, TypeError):
-        return None
-    content = (choice.get("delta") or {}).get("content")
-    if choice.get("finish_reason") and not content:
-        return _DONE
-    return content
+async def sse_payloads(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """The JSON objects of an OpenAI-style SSE stream, until `[DONE]`; other lines skipped."""
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            return
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            yield event

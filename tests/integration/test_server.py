@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import io
 import json
 import time
@@ -19,52 +18,13 @@ import numpy as np
 import pytest
 import websockets
 
-from bridge.app import EngineSet, create_app
 from parle.audio import wav_bytes
-from parle.config import Settings, load_settings
-from parle.engines.chat import OpenAIChatModel
-from parle.testing import InstantSynthesizer, InstantTranscriber
-from parle.tutor.levels import LexicalLevelEstimator
-from tests.doubles.scripted_llm import ScriptedLlmServer
-from tests.doubles.uvicorn_thread import UvicornThread
-
-REPLY = ["Muito bem", ", Ana!", " De onde", " você é?", " Eu moro", " no Brasil."]
+from tests.doubles.stack import REPLY, Stack, make_stack
 
 
 def speech_wav(seconds: float = 1.0) -> bytes:
     t = np.arange(int(16_000 * seconds)) / 16_000
     return wav_bytes((0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2").tobytes(), 16_000)
-
-
-class Stack:
-    """A scripted LLM, instant engines, the lexical level estimator, and the PARLE app on
-    uvicorn."""
-
-    def __init__(self, settings: Settings, *, llm_delay: float = 0.0, tts_delay: float = 0.0):
-        self.llm = ScriptedLlmServer(REPLY, delay_s=llm_delay).start()
-        self.tts = InstantSynthesizer(delay_s=tts_delay)
-        self.stt = InstantTranscriber("Olá, meu nome é Ana.")
-        estimator = LexicalLevelEstimator()
-        estimator.load()
-        engines = EngineSet(self.stt, OpenAIChatModel(self.llm.url), self.tts, estimator=estimator)
-        self.server = UvicornThread(create_app(settings, engines=engines)).start()
-        self.url = self.server.base_url
-        self.ws_url = self.url.replace("http", "ws") + "/ws/stream"
-
-    def close(self) -> None:
-        self.server.stop()
-        self.llm.stop()
-
-
-@contextlib.contextmanager
-def make_stack(**overrides: Any) -> Iterator[Stack]:
-    llm_delay = overrides.pop("llm_delay", 0.0)
-    tts_delay = overrides.pop("tts_delay", 0.0)
-    stack = Stack(load_settings(**overrides), llm_delay=llm_delay, tts_delay=tts_delay)
-    try:
-        yield stack
-    finally:
-        stack.close()
 
 
 @pytest.fixture

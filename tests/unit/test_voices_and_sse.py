@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import numpy as np
 
-from parle.engines.chat import _DONE, _parse_sse_line
+from parle.engines.chat import sse_payloads
 from parle.engines.kokoro import load_voices
 
 
@@ -24,10 +25,21 @@ def test_voices_load_from_archives_and_per_voice_bins(tmp_path: Path) -> None:
     np.testing.assert_array_equal(voices["jm_kumo"], kumo)
 
 
-def test_sse_lines_from_openai_compatible_servers() -> None:
-    assert _parse_sse_line('data: {"choices":[{"delta":{"content":"Olá"}}]}') == "Olá"
-    assert _parse_sse_line('data: {"choices":[{"delta":{"role":"assistant"}}]}') is None
-    assert _parse_sse_line('data: {"choices":[{"delta":{},"finish_reason":"stop"}]}') is _DONE
-    assert _parse_sse_line("data: [DONE]") is _DONE
-    for garbage in ("", ": keep-alive", "data: {not json", 'data: {"choices": []}', "data: 5"):
-        assert _parse_sse_line(garbage) is None
+async def test_sse_payloads_from_openai_compatible_servers() -> None:
+    body = (
+        ": keep-alive\n\n"
+        'data: {"choices":[{"delta":{"role":"assistant"}}]}\n\n'
+        'data: {"choices":[{"delta":{"content":"Olá"}}]}\n\n'
+        "data: {not json\n\n"
+        "data: 5\n\n"
+        'data: {"choices":[{"delta":{},"finish_reason":"stop"}]}\n\n'
+        "data: [DONE]\n\n"
+        'data: {"after": "done"}\n\n'
+    )
+    response = httpx.Response(200, content=body.encode())
+    events = [event async for event in sse_payloads(response)]
+    assert events == [
+        {"choices": [{"delta": {"role": "assistant"}}]},
+        {"choices": [{"delta": {"content": "Olá"}}]},
+        {"choices": [{"delta": {}, "finish_reason": "stop"}]},
+    ]

@@ -1,0 +1,1 @@
+"""The LiveKit agent worker: thin plugins onto the PARLE server and the LLM server."""

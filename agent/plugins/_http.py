@@ -1,0 +1,49 @@
+"""What the three plugins share: PARLE's settings, and httpx errors as the framework's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+from livekit.agents import APIConnectionError, APIStatusError, APITimeoutError
+
+from parle.config import Settings, load_settings
+
+_settings: Settings | None = None
+
+
+def settings() -> Settings:
+    """PARLE's settings, read once per process."""
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def server_headers(api_key: str | None) -> dict[str, str]:
+    config = settings()
+    key = api_key or config.server_api_key or next(iter(config.api_key_list), "")
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def error_message(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {response.status_code}"
+
+
+@contextmanager
+def framework_errors(what: str) -> Iterator[None]:
+    """httpx failures as LiveKit's API errors, so the framework's retries apply."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise APITimeoutError(f"{what} timed out") from exc
+    except httpx.HTTPStatusError as exc:
+        raise APIStatusError(
+            f"{what}: {error_message(exc.response)}", status_code=exc.response.status_code
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise APIConnectionError(f"{what}: {type(exc).__name__}") from exc

@@ -1,0 +1,104 @@
+"""The LiveKit plugins against the real PARLE server on loopback (instant engines and a
+scripted LLM, so every word is known): recognize, synthesize, chat, and the framework's
+errors when a server is down or slow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from livekit import rtc
+from livekit.agents import APIConnectionError, APIConnectOptions, APITimeoutError, llm
+
+from agent.plugins import ParleLLM, ParleSTT, ParleTTS
+from tests.doubles.stack import REPLY, Stack, make_stack
+from tests.doubles.uvicorn_thread import free_port
+
+FAST_FAIL = APIConnectOptions(max_retry=1, retry_interval=0.01, timeout=2.0)
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    with make_stack(llm_delay=0.01) as stack:
+        yield stack
+
+
+def frames_of(seconds: float, rate: int = 16_000) -> list[rtc.AudioFrame]:
+    """A tone cut into 20 ms frames, as the session hands a VAD segment to the STT."""
+    t = np.arange(int(rate * seconds)) / rate
+    pcm = (0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2")
+    step = rate // 50
+    return [
+        rtc.AudioFrame(pcm[i : i + step].tobytes(), rate, 1, len(pcm[i : i + step]))
+        for i in range(0, len(pcm), step)
+    ]
+
+
+async def test_stt_recognizes_through_the_server(stack: Stack) -> None:
+    plugin = ParleSTT(server_url=stack.url)
+    event = await plugin.recognize(frames_of(1.0))
+    await plugin.aclose()
+    assert event.alternatives[0].text == "Olá, meu nome é Ana."
+    assert event.alternatives[0].language == "pt"
+    assert not plugin.capabilities.streaming
+
+
+async def test_tts_streams_pcm_frames(stack: Stack) -> None:
+    plugin = ParleTTS(server_url=stack.url, speed=1.1)
+    frames = [event.frame async for event in plugin.synthesize("Bom dia! Como vai você?")]
+    await plugin.aclose()
+    assert frames and all(f.sample_rate == 24_000 and f.num_channels == 1 for f in frames)
+    samples = sum(f.samples_per_channel for f in frames)
+    expected = sum(len(t) for t in stack.tts.texts) * 240  # 10 ms a character
+    assert expected <= samples <= expected + 480  # the framework may pad its last frame
+    assert stack.tts.speeds == [1.1] * len(stack.tts.texts)
+
+
+async def test_llm_streams_chat_chunks(stack: Stack) -> None:
+    plugin = ParleLLM(base_url=stack.llm.url)
+    context = llm.ChatContext()
+    context.add_message(role="system", content="Você é uma professora.")
+    context.add_message(role="user", content="Olá!")
+    stream = plugin.chat(chat_ctx=context)
+    text = "".join([c.delta.content async for c in stream if c.delta and c.delta.content])
+    await plugin.aclose()
+    assert text == "".join(REPLY)
+    sent = stack.llm.requests[-1]
+    assert [m["role"] for m in sent["messages"]] == ["system", "user"]
+    assert sent["stream"] is True and sent["model"] == "scripted"
+
+
+async def test_llm_interrupted_turn_closes_the_stream() -> None:
+    with make_stack(llm_delay=0.3) as stack:
+        plugin = ParleLLM(base_url=stack.llm.url)
+        context = llm.ChatContext()
+        context.add_message(role="user", content="Olá!")
+        stream = plugin.chat(chat_ctx=context)
+        async for chunk in stream:
+            if chunk.delta and chunk.delta.content:
+                break
+        await stream.aclose()
+        assert await stack.llm.wait_for(lambda: stack.llm.disconnected == 1)
+        await plugin.aclose()
+
+
+async def test_server_down_is_a_connection_error_after_retries() -> None:
+    down = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(APIConnectionError):
+        await ParleSTT(server_url=down).recognize(frames_of(0.5), conn_options=FAST_FAIL)
+    with pytest.raises(APIConnectionError):
+        async for _ in ParleTTS(server_url=down).synthesize("Oi", conn_options=FAST_FAIL):
+            pass
+
+
+async def test_slow_llm_server_times_out() -> None:
+    with make_stack(llm_delay=1.0) as stack:
+        plugin = ParleLLM(base_url=stack.llm.url)
+        context = llm.ChatContext()
+        context.add_message(role="user", content="Olá!")
+        slow = APIConnectOptions(max_retry=0, retry_interval=0.01, timeout=0.3)
+        with pytest.raises(APITimeoutError):
+            async for _ in plugin.chat(chat_ctx=context, conn_options=slow):
+                pass
+        await plugin.aclose()
