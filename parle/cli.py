@@ -1,4 +1,4 @@
-"""`parle`: the command line: `serve`, `turn`, `demo`, `level`, `models`, `models fetch`."""
+"""`parle`: the command line: `serve`, `agent`, `turn`, `demo`, `level`, `models [fetch]`."""
 
 from __future__ import annotations
 
@@ -164,6 +164,17 @@ def cmd_level(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_agent(args: argparse.Namespace) -> int:
+    """LiveKit's worker CLI (`start`, `dev`, `console`, `download-files`) on PARLE's agent."""
+    from livekit.agents import cli
+
+    from agent.worker import server
+
+    sys.argv = ["parle agent", args.mode, *args.rest]
+    cli.run_app(server)
+    return 0
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 
@@ -189,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="a whole turn on a learner line PARLE speaks itself")
     demo.add_argument("--out", default="reply.wav", help="where to write the reply")
+
+    agent = sub.add_parser("agent", help="the LiveKit agent worker (LiveKit's CLI verbs)")
+    agent.add_argument("mode", choices=["start", "dev", "console", "download-files"])
+    agent.add_argument("rest", nargs=argparse.REMAINDER, help="passed to LiveKit's CLI")
 
     level = sub.add_parser("level", help="the CEFR level of a learner utterance")
     level.add_argument("--text", required=True, help="what the learner said")
@@ -218,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_serve(settings, args)
         if args.command == "level":
             return cmd_level(settings, args)
+        if args.command == "agent":
+            return cmd_agent(args)
     except ParleError as exc:
         code = EXIT_BAD_INPUT if exc.code == "bad_audio" else EXIT_UNAVAILABLE
         return _fail(str(exc), code)

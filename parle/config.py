@@ -137,6 +137,8 @@ class Settings(BaseSettings):
     server_url: str = "http://127.0.0.1:8000"
     # The key the agent presents to the server (empty: the first of `api_keys`, if any).
     server_api_key: str = ""
+    # Let the agent start the LLM reply before the learner's turn is confirmed.
+    agent_preemptive_generation: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     # Comma-separated; empty = no authentication (fine on loopback, not on a network).

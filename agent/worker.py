@@ -1,0 +1,136 @@
+"""The LiveKit worker: one light job process per room; the models stay in the PARLE server.
+
+`parle agent start|dev|console|download-files` runs LiveKit's CLI on `server` below.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from typing import Any
+
+import httpx
+from livekit import rtc
+from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, MetricsCollectedEvent
+
+from agent.plugins import ParleLLM, ParleSTT, ParleTTS
+from agent.plugins._http import server_headers, settings
+from agent.tutor import GREETING, PHONE_GREETING, TutorAgent, room_publisher
+from parle.tutor.levels import LEVELS, endpointing_delays
+
+log = logging.getLogger(__name__)
+
+AGENT_NAME = "parle-tutor"
+
+
+class ServerLoad:
+    """The PARLE server's load (0..1), polled in the background from its `/metrics`, so the
+    worker stops taking calls when the shared engines are full, not when this host's CPU is."""
+
+    def __init__(self, interval_s: float = 2.0) -> None:
+        self.value = 0.0
+        self._interval_s = interval_s
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, *_: Any) -> float:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._poll, daemon=True, name="parle-load")
+            self._thread.start()
+        return self.value
+
+    def _poll(self) -> None:
+        config = settings()
+        url = config.server_url.rstrip("/") + "/metrics"
+        capacity = config.max_active_turns + config.max_queued_turns
+        while True:
+            try:
+                text = httpx.get(url, headers=server_headers(None), timeout=2).text
+                busy = _gauge(text, "parle_active_turns") + _gauge(text, "parle_queue_depth")
+                self.value = min(1.0, busy / max(capacity, 1))
+            except httpx.HTTPError:
+                self.value = 1.0  # the server is unreachable: take no new calls
+            time.sleep(self._interval_s)
+
+
+def _gauge(metrics: str, name: str) -> float:
+    match = re.search(rf"^{name} ([0-9.eE+-]+)$", metrics, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def prewarm(proc: JobProcess) -> None:
+    """Light things only (never Whisper, TTS or the LLM): Silero VAD and the local turn
+    detector, loaded once per job process."""
+    from livekit.agents import inference
+    from livekit.plugins import silero
+
+    proc.userdata["vad"] = silero.VAD.load()
+    # v1-mini runs locally (livekit-local-inference): nothing calls LiveKit Cloud.
+    proc.userdata["turn_detector"] = inference.TurnDetector(version="v1-mini")
+
+
+server = AgentServer(
+    setup_fnc=prewarm,
+    load_fnc=ServerLoad(),
+    num_idle_processes=2,  # two warm processes: a call starts without loading VAD first
+    initialize_process_timeout=60.0,  # Silero + the turn detector on a busy small box
+)
+
+
+def build_session(userdata: dict[str, Any], level: str) -> AgentSession[Any]:
+    """The voice session: PARLE plugins, local VAD and turn detection, learner-paced."""
+    low, high = endpointing_delays(level)
+    return AgentSession(
+        stt=ParleSTT(),
+        llm=ParleLLM(),
+        tts=ParleTTS(),
+        vad=userdata["vad"],
+        turn_handling={
+            "turn_detection": userdata["turn_detector"],
+            "endpointing": {"min_delay": low, "max_delay": high},
+            "interruption": {
+                "enabled": True,
+                "mode": "vad",
+                "resume_false_interruption": True,
+            },
+            "preemptive_generation": {"enabled": settings().agent_preemptive_generation},
+        },
+    )
+
+
+def starting_level(participant: rtc.RemoteParticipant | None) -> str:
+    """The learner's level from their `parle.level` attribute, else PARLE's default."""
+    if participant is not None:
+        given = participant.attributes.get("parle.level", "").upper()
+        if given in LEVELS:
+            return given
+    return settings().level
+
+
+def is_phone_call(participant: rtc.RemoteParticipant | None) -> bool:
+    return participant is not None and participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP
+
+
+@server.rtc_session(agent_name=AGENT_NAME)
+async def entrypoint(ctx: JobContext) -> None:
+    """One room: wait for the learner (web, mobile or a phone caller), then tutor them."""
+    await ctx.connect()
+    participant = await ctx.wait_for_participant()
+    level = starting_level(participant)
+    phone = is_phone_call(participant)
+    log.info("session starting", extra={"room": ctx.room.name, "phone": phone, "level": level})
+    session = build_session(ctx.proc.userdata, level)
+
+    @session.on("metrics_collected")
+    def _on_metrics(event: MetricsCollectedEvent) -> None:
+        # End-of-turn delay, STT, LLM TTFT, TTS TTFB: numbers only, never words.
+        log.info("turn metrics", extra={"metrics": event.metrics.model_dump(mode="json")})
+
+    agent = TutorAgent(
+        level=level,
+        region=settings().region,
+        publish=room_publisher(ctx.room),
+        greeting=PHONE_GREETING if phone else GREETING,
+    )
+    await session.start(agent=agent, room=ctx.room)
