@@ -1,0 +1,176 @@
+"""Whole voice sessions in process, with no LiveKit server: an `AgentSession` whose audio
+input plays the shared learner clips in real time and whose audio output plays out in real
+time and records what it got; real Silero VAD; the PARLE plugins talking to the real `cpu`
+server on loopback, and a scripted LLM where the exact words matter."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from livekit import rtc
+from livekit.agents import AgentSession, io
+from livekit.plugins import silero
+
+from agent.plugins import ParleLLM, ParleSTT, ParleTTS
+from agent.tutor import TutorAgent
+from parle.audio import decode_audio
+from tests.doubles.scripted_llm import ScriptedLlmServer
+from tests.wer import word_error_rate
+
+RATE = 16_000
+FRAME = RATE // 50  # 20 ms
+REPLY = [
+    "Muito bem!", " Você é", " dos Estados Unidos,", " que legal.", " Eu adoro", " viajar.",
+    " De qual cidade", " você é?", " Você gosta", " de morar lá?",
+]  # fmt: skip
+
+
+class LearnerMicrophone(io.AudioInput):
+    """Real-time 20 ms frames: silence, or the clips handed to `say`, in order."""
+
+    def __init__(self) -> None:
+        super().__init__(label="learner")
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._next = time.monotonic()
+
+    def say(self, clip: Path) -> float:
+        audio = (decode_audio(clip.read_bytes()) * 32767).astype(np.int16)
+        self._pending = np.concatenate([self._pending, audio])
+        return audio.size / RATE
+
+    async def __anext__(self) -> rtc.AudioFrame:
+        self._next += FRAME / RATE
+        await asyncio.sleep(max(0.0, self._next - time.monotonic()))
+        chunk, self._pending = self._pending[:FRAME], self._pending[FRAME:]
+        if chunk.size < FRAME:
+            chunk = np.concatenate([chunk, np.zeros(FRAME - chunk.size, dtype=np.int16)])
+        return rtc.AudioFrame(chunk.tobytes(), RATE, 1, FRAME)
+
+
+class Speaker(io.AudioOutput):
+    """Plays out in real time (as a loudspeaker would) and records every frame."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            label="speaker", capabilities=io.AudioOutputCapabilities(pause=False), sample_rate=None
+        )
+        self.frames: list[rtc.AudioFrame] = []
+        self.interrupted = 0
+        self._pushed = 0.0
+        self._started = 0.0
+        self._cleared = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def capture_frame(self, frame: rtc.AudioFrame) -> None:
+        await super().capture_frame(frame)
+        if not self._pushed:
+            self._started = time.monotonic()
+            self.on_playback_started(created_at=time.time())
+        self._pushed += frame.duration
+        self.frames.append(frame)
+
+    def flush(self) -> None:
+        super().flush()
+        if self._pushed:
+            self._cleared.clear()
+            self._task = asyncio.create_task(self._play_out(self._pushed, self._started))
+            self._pushed = 0.0
+
+    def clear_buffer(self) -> None:
+        self._cleared.set()
+
+    async def _play_out(self, duration: float, started: float) -> None:
+        remaining = max(0.0, started + duration - time.monotonic())
+        try:
+            await asyncio.wait_for(self._cleared.wait(), remaining)
+            interrupted = True
+        except TimeoutError:
+            interrupted = False
+        position = min(duration, time.monotonic() - started)
+        self.interrupted += interrupted
+        self.on_playback_finished(playback_position=position, interrupted=interrupted)
+
+
+@pytest.fixture
+def scripted_llm() -> Iterator[ScriptedLlmServer]:
+    llm = ScriptedLlmServer(REPLY).start()
+    yield llm
+    llm.stop()
+
+
+async def wait_until(predicate: Any, within_s: float) -> None:
+    deadline = time.monotonic() + within_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_two_spoken_turns_and_a_barge_in(
+    server: str, scripted_llm: ScriptedLlmServer, audio_dir: Path
+) -> None:
+    microphone, speaker = LearnerMicrophone(), Speaker()
+    session: AgentSession[Any] = AgentSession(
+        stt=ParleSTT(server_url=server),
+        llm=ParleLLM(base_url=scripted_llm.url),
+        tts=ParleTTS(server_url=server),
+        vad=silero.VAD.load(),
+        turn_handling={
+            "turn_detection": "vad",
+            "endpointing": {"min_delay": 0.6, "max_delay": 2.0},
+            "interruption": {
+                "mode": "vad",
+                "min_duration": 0.3,
+                "resume_false_interruption": False,
+            },
+            "preemptive_generation": {"enabled": False},
+        },
+    )
+    session.input.audio = microphone
+    session.output.audio = speaker
+    heard: list[str] = []
+    said: list[str] = []
+    metrics: list[str] = []
+    states: list[str] = []
+    session.on("user_input_transcribed", lambda ev: ev.is_final and heard.append(ev.transcript))
+    session.on(
+        "conversation_item_added",
+        lambda ev: (
+            getattr(ev.item, "role", None) == "assistant"
+            and said.append(ev.item.text_content or "")
+        ),
+    )
+    session.on("metrics_collected", lambda ev: metrics.append(type(ev.metrics).__name__))
+    session.on("agent_state_changed", lambda ev: states.append(ev.new_state))
+
+    await session.start(TutorAgent(greeting="Olá!"))
+    await wait_until(lambda: said, 60)  # the greeting
+    await wait_until(lambda: states and states[-1] == "listening", 60)
+
+    # Turn 1: the learner speaks, the tutor answers aloud.
+    microphone.say(audio_dir / "utterances/u01.wav")
+    await wait_until(lambda: len(said) >= 2, 90)
+    assert word_error_rate("Olá, meu nome é Ana e eu sou dos Estados Unidos.", heard[0]) <= 0.25
+    assert said[1].strip() == "".join(REPLY)
+    await wait_until(lambda: states[-1] == "listening", 90)
+    frames_after_turn_1 = len(speaker.frames)
+    assert frames_after_turn_1 > 0
+
+    # Turn 2, then the learner talks over the tutor's answer: it stops.
+    microphone.say(audio_dir / "utterances/u09.wav")
+    await wait_until(lambda: states[-1] == "speaking", 90)
+    await asyncio.sleep(0.5)
+    microphone.say(audio_dir / "utterances/u05.wav")
+    await wait_until(lambda: speaker.interrupted >= 1, 30)
+    await wait_until(lambda: len(heard) >= 3, 60)
+    # VAD-segmented by the session (not the whole clip): a little more slack.
+    assert word_error_rate("Professora, qual é a diferença entre ser e estar?", heard[1]) <= 0.4
+    assert word_error_rate("A minha casa é muito bonito e grande.", heard[2]) <= 0.4
+    assert len(speaker.frames) > frames_after_turn_1
+    assert {"STTMetrics", "LLMMetrics", "TTSMetrics", "EOUMetrics"} <= set(metrics)
+    await session.aclose()
