@@ -366,9 +366,10 @@ def create_app(settings: Settings, *, engines: EngineSet | None = None) -> FastA
     app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_list)
     _install_error_handlers(app)
 
-    from bridge import legacy, ops, speech
+    from bridge import legacy, ops, speech, tokens
 
     app.include_router(ops.router)
+    app.include_router(tokens.router)
     app.include_router(legacy.router)
     app.include_router(speech.router)
 

@@ -137,6 +137,11 @@ class Settings(BaseSettings):
     server_url: str = "http://127.0.0.1:8000"
     # The key the agent presents to the server (empty: the first of `api_keys`, if any).
     server_api_key: str = ""
+    # LiveKit, for `POST /api/token` (the worker reads LiveKit's own LIVEKIT_* variables).
+    livekit_url: str = Field(default="", validation_alias="LIVEKIT_URL")
+    livekit_api_key: str = Field(default="", validation_alias="LIVEKIT_API_KEY")
+    livekit_api_secret: str = Field(default="", validation_alias="LIVEKIT_API_SECRET")
+    token_ttl_s: int = Field(default=600, ge=30, le=86_400)
     # Let the agent start the LLM reply before the learner's turn is confirmed.
     agent_preemptive_generation: bool = True
     host: str = "127.0.0.1"

@@ -472,3 +472,34 @@ async def test_ws_level_and_correction_messages(stack: Stack) -> None:
     assert by_type["level"]["level"] == "B2"  # the client's level, not moved by one utterance
     assert by_type["correction"]["corrected"] == "o meu nome é Ana"
     assert stack.llm.requests[-1]["max_tokens"] == 120
+
+
+def test_livekit_token_needs_livekit_configured(stack: Stack) -> None:
+    response = httpx.post(f"{stack.url}/api/token", json={})
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "livekit_not_configured"
+
+
+def test_livekit_token_is_room_scoped_short_lived_and_dispatches_the_tutor() -> None:
+    import jwt
+
+    secret = "s" * 40
+    with make_stack(
+        livekit_url="wss://lk.example", livekit_api_key="APIkey", livekit_api_secret=secret,
+        api_keys="k1", token_ttl_s=300,
+    ) as stack:  # fmt: skip
+        url = f"{stack.url}/api/token"
+        assert httpx.post(url, json={}).status_code == 401  # behind the server's keys
+        headers = {"authorization": "Bearer k1"}
+        body = httpx.post(url, json={"room": "aula-1", "level": "b1"}, headers=headers).json()
+        claims = jwt.decode(body["token"], secret, algorithms=["HS256"])
+        assert claims["iss"] == "APIkey" and claims["sub"] == body["identity"]
+        assert claims["video"]["room"] == "aula-1" and claims["video"]["roomJoin"] is True
+        assert 0 < claims["exp"] - claims["nbf"] <= 300
+        assert claims["roomConfig"]["agents"][0]["agentName"] == "parle-tutor"
+        assert claims["attributes"] == {"parle.level": "B1"}
+        assert body["url"] == "wss://lk.example" and body["expires_in"] == 300
+        fresh = httpx.post(url, headers=headers).json()
+        assert fresh["room"].startswith("parle-") and fresh["room"] != "aula-1"
+        bad = httpx.post(url, json={"room": "../x"}, headers=headers)
+        assert bad.status_code == 422
