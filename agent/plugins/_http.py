@@ -21,6 +21,22 @@ def settings() -> Settings:
     return _settings
 
 
+class HttpClientOwner:
+    """One lazily created httpx client per plugin instance (made inside the job's loop)."""
+
+    _client: httpx.AsyncClient | None = None
+
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient()
+        return self._client
+
+    async def close_client(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
 def server_headers(api_key: str | None) -> dict[str, str]:
     config = settings()
     key = api_key or config.server_api_key or next(iter(config.api_key_list), "")

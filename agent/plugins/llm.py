@@ -15,11 +15,11 @@ import httpx
 from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, llm
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 
-from agent.plugins._http import framework_errors, settings
+from agent.plugins._http import HttpClientOwner, framework_errors, settings
 from parle.engines.chat import sse_payloads
 
 
-class ParleLLM(llm.LLM[Any]):
+class ParleLLM(HttpClientOwner, llm.LLM[Any]):
     """The tutor LLM behind PARLE's OpenAI-compatible server."""
 
     def __init__(
@@ -36,7 +36,6 @@ class ParleLLM(llm.LLM[Any]):
         self._model = model
         self.max_tokens = max_tokens or config.llm_max_tokens
         self.temperature = config.llm_temperature if temperature is None else temperature
-        self._client: httpx.AsyncClient | None = None
 
     @property
     def model(self) -> str:
@@ -45,11 +44,6 @@ class ParleLLM(llm.LLM[Any]):
     @property
     def provider(self) -> str:
         return "parle"
-
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient()
-        return self._client
 
     async def served_model(self) -> str:
         if self._model is None:
@@ -72,8 +66,7 @@ class ParleLLM(llm.LLM[Any]):
         return ParleLLMStream(self, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        await self.close_client()
 
 
 class ParleLLMStream(llm.LLMStream):

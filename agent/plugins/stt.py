@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from livekit import rtc
 from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, stt, utils
 from livekit.agents.language import LanguageCode
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 
-from agent.plugins._http import framework_errors, server_headers, settings
+from agent.plugins._http import HttpClientOwner, framework_errors, server_headers, settings
 
 
-class ParleSTT(stt.STT[Any]):
+class ParleSTT(HttpClientOwner, stt.STT[Any]):
     """Speech to text through the PARLE server (Whisper, loaded once there)."""
 
     def __init__(
@@ -29,7 +28,6 @@ class ParleSTT(stt.STT[Any]):
         self._url = (server_url or config.server_url).rstrip("/") + "/v1/audio/transcriptions"
         self._headers = server_headers(api_key)
         self._language = language or config.stt_language
-        self._client: httpx.AsyncClient | None = None
 
     @property
     def model(self) -> str:
@@ -48,10 +46,8 @@ class ParleSTT(stt.STT[Any]):
     ) -> stt.SpeechEvent:
         wav = rtc.combine_audio_frames(buffer).to_wav_bytes()
         chosen = language if isinstance(language, str) else self._language
-        if self._client is None:
-            self._client = httpx.AsyncClient()
         with framework_errors("PARLE transcription"):
-            response = await self._client.post(
+            response = await self.client().post(
                 self._url,
                 files={"file": ("utterance.wav", wav, "audio/wav")},
                 data={"language": chosen, "response_format": "verbose_json"},
@@ -73,6 +69,5 @@ class ParleSTT(stt.STT[Any]):
         )
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        await self.close_client()
         await super().aclose()

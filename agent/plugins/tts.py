@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, tts
 
-from agent.plugins._http import framework_errors, server_headers, settings
+from agent.plugins._http import HttpClientOwner, framework_errors, server_headers, settings
 
 SAMPLE_RATE = 24_000
 
 
-class ParleTTS(tts.TTS[Any]):
+class ParleTTS(HttpClientOwner, tts.TTS[Any]):
     """Text to speech through the PARLE server (Kokoro or Qwen3-TTS, loaded once there)."""
 
     def __init__(
@@ -35,7 +35,6 @@ class ParleTTS(tts.TTS[Any]):
         self._headers = server_headers(api_key)
         self.voice = voice
         self.speed = speed
-        self._client: httpx.AsyncClient | None = None
 
     @property
     def model(self) -> str:
@@ -45,19 +44,13 @@ class ParleTTS(tts.TTS[Any]):
     def provider(self) -> str:
         return "parle"
 
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient()
-        return self._client
-
     def synthesize(
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> ParleChunkedStream:
         return ParleChunkedStream(tts=self, input_text=text, conn_options=conn_options)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        await self.close_client()
         await super().aclose()
 
 
