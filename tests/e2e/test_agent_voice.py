@@ -84,6 +84,11 @@ class Speaker(io.AudioOutput):
 
     def clear_buffer(self) -> None:
         self._cleared.set()
+        if self._pushed:  # cleared before its flush: the segment ends here, interrupted
+            position = min(self._pushed, time.monotonic() - self._started)
+            self._pushed = 0.0
+            self.interrupted += 1
+            self.on_playback_finished(playback_position=position, interrupted=True)
 
     async def _play_out(self, duration: float, started: float) -> None:
         remaining = max(0.0, started + duration - time.monotonic())
