@@ -54,7 +54,8 @@ class LearnerMicrophone(io.AudioInput):
 
 
 class Speaker(io.AudioOutput):
-    """Plays out in real time (as a loudspeaker would) and records every frame."""
+    """Plays out in real time, as a loudspeaker would (a frame that arrives late plays late),
+    and records every frame."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -64,22 +65,27 @@ class Speaker(io.AudioOutput):
         self.interrupted = 0
         self._pushed = 0.0
         self._started = 0.0
+        self._ends = 0.0  # when the queued audio will have played
         self._cleared = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def capture_frame(self, frame: rtc.AudioFrame) -> None:
         await super().capture_frame(frame)
+        now = time.monotonic()
         if not self._pushed:
-            self._started = time.monotonic()
+            self._started = self._ends = now
             self.on_playback_started(created_at=time.time())
         self._pushed += frame.duration
+        self._ends = max(self._ends, now) + frame.duration
         self.frames.append(frame)
 
     def flush(self) -> None:
         super().flush()
         if self._pushed:
             self._cleared.clear()
-            self._task = asyncio.create_task(self._play_out(self._pushed, self._started))
+            self._task = asyncio.create_task(
+                self._play_out(self._pushed, self._started, self._ends)
+            )
             self._pushed = 0.0
 
     def clear_buffer(self) -> None:
@@ -90,8 +96,8 @@ class Speaker(io.AudioOutput):
             self.interrupted += 1
             self.on_playback_finished(playback_position=position, interrupted=True)
 
-    async def _play_out(self, duration: float, started: float) -> None:
-        remaining = max(0.0, started + duration - time.monotonic())
+    async def _play_out(self, duration: float, started: float, ends: float) -> None:
+        remaining = max(0.0, ends - time.monotonic())
         try:
             await asyncio.wait_for(self._cleared.wait(), remaining)
             interrupted = True
@@ -109,10 +115,10 @@ def scripted_llm() -> Iterator[ScriptedLlmServer]:
     llm.stop()
 
 
-async def wait_until(predicate: Any, within_s: float) -> None:
+async def wait_until(predicate: Any, within_s: float, state: Any = None) -> None:
     deadline = time.monotonic() + within_s
     while not predicate():
-        assert time.monotonic() < deadline, "timed out"
+        assert time.monotonic() < deadline, f"timed out; {state() if state else ''}"
         await asyncio.sleep(0.05)
 
 
@@ -153,26 +159,28 @@ async def test_two_spoken_turns_and_a_barge_in(
     session.on("metrics_collected", lambda ev: metrics.append(type(ev.metrics).__name__))
     session.on("agent_state_changed", lambda ev: states.append(ev.new_state))
 
+    def where() -> str:
+        return f"states={states[-6:]} heard={heard} said={len(said)} cut={speaker.interrupted}"
+
     await session.start(TutorAgent(greeting="Olá!"))
-    await wait_until(lambda: said, 60)  # the greeting
-    await wait_until(lambda: states and states[-1] == "listening", 60)
+    await wait_until(lambda: said, 60, where)  # the greeting
+    await wait_until(lambda: states and states[-1] == "listening", 60, where)
 
     # Turn 1: the learner speaks, the tutor answers aloud.
     microphone.say(audio_dir / "utterances/u01.wav")
-    await wait_until(lambda: len(said) >= 2, 90)
+    await wait_until(lambda: len(said) >= 2, 90, where)
     assert word_error_rate("Olá, meu nome é Ana e eu sou dos Estados Unidos.", heard[0]) <= 0.25
     assert said[1].strip() == "".join(REPLY)
-    await wait_until(lambda: states[-1] == "listening", 90)
+    await wait_until(lambda: states[-1] == "listening", 90, where)
     frames_after_turn_1 = len(speaker.frames)
     assert frames_after_turn_1 > 0
 
     # Turn 2, then the learner talks over the tutor's answer: it stops.
     microphone.say(audio_dir / "utterances/u09.wav")
-    await wait_until(lambda: states[-1] == "speaking", 90)
-    await asyncio.sleep(0.5)
+    await wait_until(lambda: states[-1] == "speaking", 90, where)
     microphone.say(audio_dir / "utterances/u05.wav")
-    await wait_until(lambda: speaker.interrupted >= 1, 30)
-    await wait_until(lambda: len(heard) >= 3, 60)
+    await wait_until(lambda: speaker.interrupted >= 1, 30, where)
+    await wait_until(lambda: len(heard) >= 3, 60, where)
     # VAD-segmented by the session (not the whole clip): a little more slack.
     assert word_error_rate("Professora, qual é a diferença entre ser e estar?", heard[1]) <= 0.4
     assert word_error_rate("A minha casa é muito bonito e grande.", heard[2]) <= 0.4
