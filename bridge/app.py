@@ -6,10 +6,9 @@ import asyncio
 import contextlib
 import logging
 import re
-import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridge.limits import BusyError, RateLimitedError, Ticket, TurnGate
 from bridge.metrics import ServerMetrics
-from bridge.security import client_id, key_is_valid, presented_key
+from bridge.security import key_is_valid, presented_key
 from parle.config import Settings
 from parle.engines.base import ChatModel, Synthesizer, Transcriber
 from parle.errors import AudioInputError, EngineError, ParleError
@@ -105,7 +104,6 @@ class Services:
     llm_ready: Callable[[], Awaitable[bool]] | None = None
     load_error: str | None = None
     open_sockets: int = 0
-    started: float = field(default_factory=time.monotonic)
 
     def require_pipeline(self) -> TurnPipeline:
         if self.pipeline is None:
@@ -457,7 +455,3 @@ def _install_error_handlers(app: FastAPI) -> None:
             exc_info=exc,
         )
         return JSONResponse(error_body("Internal error.", "internal"), status_code=500)
-
-
-def request_client(request: Any) -> str:
-    return client_id(request)
