@@ -32,11 +32,11 @@ from typing import Any
 import httpx
 import numpy as np
 import websockets
+from bench_turn import one_turn  # this folder is on sys.path when run as a script
 
 from parle.audio import wav_bytes
-from parle.sessions import SessionMemory
 from parle.testing import InstantSynthesizer, InstantTranscriber, ScriptedChatModel
-from parle.turn import CompleteEvent, TurnPipeline
+from parle.turn import TurnPipeline
 
 REPO = Path(__file__).resolve().parent.parent
 AUDIO = REPO.parent / "shared" / "audio" / "utterances"
@@ -151,11 +151,7 @@ async def load(
 async def in_process_baseline(audio: bytes, turns: int = 300) -> float:
     reply = ["Muito bem", ", Ana!", " De onde", " você é?", " Eu moro", " no Brasil."]
     pipeline = TurnPipeline(InstantTranscriber(), ScriptedChatModel(reply), InstantSynthesizer())
-    values = []
-    for _ in range(turns):
-        async for event in pipeline.run(audio, session=SessionMemory(0)):
-            if isinstance(event, CompleteEvent) and event.timings.ttfa_ms is not None:
-                values.append(event.timings.ttfa_ms)
+    values = [(await one_turn(pipeline, audio)).ttfa_ms or 0.0 for _ in range(turns)]
     return round(statistics.median(values), 2)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from parle.audio import wav_bytes
+from parle.audio import FloatAudio, wav_bytes
 from parle.config import load_settings
 from parle.runtime import ParleRuntime
 from parle.sessions import SessionMemory
@@ -32,11 +32,14 @@ REPO = Path(__file__).resolve().parent.parent
 AUDIO = REPO.parent / "shared" / "audio" / "utterances"
 
 
-async def one_turn(pipeline: TurnPipeline, data: bytes, *, sequential: bool) -> TurnTimings:
+async def one_turn(
+    pipeline: TurnPipeline, audio: bytes | FloatAudio, *, sequential: bool = False
+) -> TurnTimings:
+    """One turn in a fresh conversation; its timings (it must have spoken)."""
     timings = None
     memory = SessionMemory(0)  # every run starts the same conversation
     async for event in pipeline.run(
-        data, session=memory, options=TurnOptions(sequential=sequential)
+        audio, session=memory, options=TurnOptions(sequential=sequential)
     ):
         if isinstance(event, CompleteEvent):
             timings = event.timings
@@ -88,19 +91,12 @@ async def overhead(turns: int = 300) -> dict[str, float]:
     samples = await pipeline.decode(data)
     from_bytes, from_samples = [], []
     for _ in range(turns):
-        from_bytes.append((await one_turn_any(pipeline, data)).ttfa_ms or 0.0)
-        from_samples.append((await one_turn_any(pipeline, samples)).ttfa_ms or 0.0)
+        from_bytes.append((await one_turn(pipeline, data)).ttfa_ms or 0.0)
+        from_samples.append((await one_turn(pipeline, samples)).ttfa_ms or 0.0)
     return {
         "ttfa_ms_with_1s_wav_decode": median(from_bytes),
         "ttfa_ms_from_pcm": median(from_samples),
     }
-
-
-async def one_turn_any(pipeline: TurnPipeline, audio: Any) -> TurnTimings:
-    async for event in pipeline.run(audio, session=SessionMemory(0)):
-        if isinstance(event, CompleteEvent):
-            return event.timings
-    raise AssertionError("no complete event")
 
 
 def main() -> int:
