@@ -151,10 +151,7 @@ class Services:
         except ParleError as exc:
             self.metrics.observe_failure(protocol, exc.code)
             raise
-        except asyncio.CancelledError:
-            self.metrics.observe_failure(protocol, "cancelled")
-            raise
-        except GeneratorExit:
+        except (asyncio.CancelledError, GeneratorExit):
             self.metrics.observe_failure(protocol, "cancelled")
             raise
         finally:

@@ -29,7 +29,6 @@ from bridge.app import (
     read_audio_form,
     services_of,
 )
-from bridge.limits import Ticket
 from bridge.security import client_id, key_is_valid, presented_key
 from parle.errors import ParleError
 from parle.turn import (
@@ -87,7 +86,7 @@ async def stream_audio(request: Request, order: str = "stream") -> StreamingResp
     events = services.turn_events(
         ticket, samples, session=session, options=options, started_at=started, protocol="sse"
     )
-    stream = _sse_stream(events, ticket, session, strict=order == "strict")
+    stream = _sse_stream(events, session, strict=order == "strict")
     return TurnStreamingResponse(
         stream,
         on_close=ticket.release,
@@ -113,7 +112,7 @@ class TurnStreamingResponse(StreamingResponse):
 
 
 async def _sse_stream(
-    events: AsyncIterator[TurnEvent], ticket: Ticket, session: str, *, strict: bool
+    events: AsyncIterator[TurnEvent], session: str, *, strict: bool
 ) -> AsyncIterator[str]:
     held: list[str] = []  # strict order: audio waits for `response`
     response_sent = False
@@ -154,7 +153,8 @@ async def _sse_stream(
         log.exception("sse turn failed")
         yield sse("error", {"message": "Internal error; the turn was stopped.", "code": "internal"})
     finally:
-        ticket.release()
+        # The ticket is released by the turn's own clean-up (and, should the body never
+        # start, by TurnStreamingResponse).
         await _close(events)
 
 

@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bridge.app import ApiError, check_options, form_text, read_audio_form, services_of
 from bridge.legacy import TurnStreamingResponse
-from bridge.limits import Ticket
 from bridge.security import client_id
 from parle.audio import wav_header
 from parle.cutter import SentenceCutter
@@ -77,7 +76,7 @@ async def speech(body: SpeechRequest, request: Request) -> StreamingResponse:
     options = check_options(services, voice=body.voice, level=None, language=None, speed=body.speed)
     ticket = await services.gate.enter(client_id(request))
     rate = services.synthesizer.sample_rate
-    stream = _speak(services.synthesizer, body, options.voice, ticket)
+    stream = _speak(services.synthesizer, body, options.voice)
     media = "audio/wav" if body.response_format == "wav" else "audio/pcm"
     return TurnStreamingResponse(
         stream,
@@ -88,14 +87,12 @@ async def speech(body: SpeechRequest, request: Request) -> StreamingResponse:
 
 
 async def _speak(
-    synthesizer: Synthesizer, body: SpeechRequest, voice: str | None, ticket: Ticket
+    synthesizer: Synthesizer, body: SpeechRequest, voice: str | None
 ) -> AsyncIterator[bytes]:
-    try:
-        if body.response_format == "wav":
-            yield wav_header(synthesizer.sample_rate)
-        cutter = SentenceCutter()
-        for piece in cutter.push(body.input) + cutter.flush():
-            async for chunk in synthesizer.synthesize(piece, voice=voice, speed=body.speed):
-                yield chunk.pcm
-    finally:
-        ticket.release()
+    """The speech bytes; the slot is released by TurnStreamingResponse however it ends."""
+    if body.response_format == "wav":
+        yield wav_header(synthesizer.sample_rate)
+    cutter = SentenceCutter()
+    for piece in cutter.push(body.input) + cutter.flush():
+        async for chunk in synthesizer.synthesize(piece, voice=voice, speed=body.speed):
+            yield chunk.pcm

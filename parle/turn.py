@@ -196,11 +196,10 @@ class TurnPipeline:
         """The session's level tracker; a client-given level (re)starts it there."""
         tracker = memory.level
         if tracker is None:
-            tracker = memory.level = LevelTracker(start or self.level)
-            tracker.start = start or self.level
+            first = start or self.level
+            tracker = memory.level = LevelTracker(first, start=first)
         elif start is not None and start != tracker.start:
             tracker.reset(start)
-            tracker.start = start
         return tracker
 
     def _compute(self, priority: int) -> contextlib.AbstractAsyncContextManager[None]:

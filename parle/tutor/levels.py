@@ -186,5 +186,6 @@ class LevelTracker:
         return self.level
 
     def reset(self, level: str) -> None:
-        self.level = level.upper()
+        """Start again at `level` (a client named it): the new starting point."""
+        self.level = self.start = level.upper()
         self._recent.clear()
