@@ -13,8 +13,9 @@ from typing import Any
 
 import httpx
 from livekit import rtc
-from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, MetricsCollectedEvent
+from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess
 
+from agent.metrics import TurnMetricsReporter
 from agent.plugins import ParleLLM, ParleSTT, ParleTTS
 from agent.plugins._http import server_headers, settings
 from agent.tutor import GREETING, PHONE_GREETING, TutorAgent, room_publisher
@@ -122,10 +123,9 @@ async def entrypoint(ctx: JobContext) -> None:
     log.info("session starting", extra={"room": ctx.room.name, "phone": phone, "level": level})
     session = build_session(ctx.proc.userdata, level)
 
-    @session.on("metrics_collected")
-    def _on_metrics(event: MetricsCollectedEvent) -> None:
-        # End-of-turn delay, STT, LLM TTFT, TTS TTFB: numbers only, never words.
-        log.info("turn metrics", extra={"metrics": event.metrics.model_dump(mode="json")})
+    reporter = TurnMetricsReporter()
+    reporter.attach(session)
+    ctx.add_shutdown_callback(reporter.aclose)
 
     agent = TutorAgent(
         level=level,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from bridge.schemas import AgentTurnReport
 from parle.turn import TurnTimings
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
@@ -37,6 +38,10 @@ class ServerMetrics:
         self.active_turns = Gauge(
             "parle_active_turns", "Turns being served", registry=self.registry
         )
+        self.agent_seconds = Histogram(
+            "parle_agent_stage_seconds", "LiveKit agent turn latency by stage", ["stage"],
+            buckets=_LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
 
     def observe_turn(self, protocol: str, timings: TurnTimings) -> None:
         self.turns.labels(protocol, "ok").inc()
@@ -51,6 +56,10 @@ class ServerMetrics:
     def observe_failure(self, protocol: str, kind: str) -> None:
         self.turns.labels(protocol, kind).inc()
         self.errors.labels(kind).inc()
+
+    def observe_agent_turn(self, report: AgentTurnReport) -> None:
+        for stage, seconds in report.model_dump(exclude_none=True).items():
+            self.agent_seconds.labels(stage.removesuffix("_s")).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

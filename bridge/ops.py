@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from bridge.app import ApiError, check_session_id, services_of
+from bridge.schemas import AgentTurnReport
 
 router = APIRouter()
 
@@ -38,6 +39,13 @@ async def metrics(request: Request) -> Response:
     services.metrics.active_turns.set(services.gate.active)
     services.metrics.active_sessions.labels("memory").set(len(services.sessions))
     return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+@router.post("/api/agent/metrics", status_code=204)
+async def agent_metrics(request: Request, report: AgentTurnReport) -> Response:
+    """A LiveKit worker's per-turn latencies, exported as `parle_agent_stage_seconds`."""
+    services_of(request).metrics.observe_agent_turn(report)
+    return Response(status_code=204)
 
 
 class ResetRequest(BaseModel):

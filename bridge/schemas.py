@@ -128,3 +128,14 @@ class ServerAck(BaseModel):
 
     type: Literal["pong", "reset", "config", "cancelled"]
     config: dict[str, Any] | None = None
+
+
+class AgentTurnReport(_In):
+    """One voice-agent turn's latencies, reported by a LiveKit worker (`POST /api/agent/metrics`)
+    so that the server's `/metrics` covers the rooms too. Seconds; a stage absent is omitted."""
+
+    end_of_turn_s: float | None = Field(default=None, ge=0, le=600)
+    stt_s: float | None = Field(default=None, ge=0, le=600)
+    llm_ttft_s: float | None = Field(default=None, ge=0, le=600)
+    tts_ttfb_s: float | None = Field(default=None, ge=0, le=600)
+    end_to_end_s: float | None = Field(default=None, ge=0, le=600)

@@ -11,12 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from livekit import rtc
 from livekit.agents import AgentSession, io
 from livekit.plugins import silero
 
+from agent.metrics import TurnMetricsReporter
 from agent.plugins import ParleLLM, ParleSTT, ParleTTS
 from agent.tutor import TutorAgent
 from parle.audio import decode_audio
@@ -158,6 +160,8 @@ async def test_two_spoken_turns_and_a_barge_in(
     )
     session.on("metrics_collected", lambda ev: metrics.append(type(ev.metrics).__name__))
     session.on("agent_state_changed", lambda ev: states.append(ev.new_state))
+    reporter = TurnMetricsReporter(server_url=server)
+    reporter.attach(session)
 
     def where() -> str:
         return f"states={states[-6:]} heard={heard} said={len(said)} cut={speaker.interrupted}"
@@ -187,3 +191,14 @@ async def test_two_spoken_turns_and_a_barge_in(
     assert len(speaker.frames) > frames_after_turn_1
     assert {"STTMetrics", "LLMMetrics", "TTSMetrics", "EOUMetrics"} <= set(metrics)
     await session.aclose()
+    await reporter.aclose()
+
+    # Per-turn metrics, joined by reply and exported to the server's Prometheus metrics.
+    assert reporter.reports
+    first = reporter.reports[0]
+    assert first.stt_s and first.end_to_end_s
+    assert first.end_to_end_s >= first.end_of_turn_s + first.tts_ttfb_s  # type: ignore[operator]
+    async with httpx.AsyncClient() as client:
+        exported = (await client.get(f"{server}/metrics")).text
+    count = f'parle_agent_stage_seconds_count{{stage="end_to_end"}} {float(len(reporter.reports))}'
+    assert count in exported

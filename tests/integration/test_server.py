@@ -272,6 +272,22 @@ def test_health_ready_and_metrics(stack: Stack) -> None:
         assert name in metrics
 
 
+def test_agent_turn_metrics_are_exported_behind_the_keys() -> None:
+    with make_stack(api_keys="k1") as stack:
+        url, auth = f"{stack.url}/api/agent/metrics", {"authorization": "Bearer k1"}
+        report = {"end_of_turn_s": 0.6, "llm_ttft_s": 0.2, "tts_ttfb_s": 0.1, "end_to_end_s": 0.9}
+        assert httpx.post(url, json=report).status_code == 401
+        assert httpx.post(url, json=report, headers=auth).status_code == 204
+        for bad in ({"end_to_end_s": -1}, {"words": "olá"}, {"stt_s": "fast"}):
+            response = httpx.post(url, json=bad, headers=auth)
+            assert response.status_code == 422, bad
+        assert httpx.post(url, content=b"{{{", headers=auth).status_code == 422
+        metrics = httpx.get(f"{stack.url}/metrics").text
+        assert 'parle_agent_stage_seconds_count{stage="end_to_end"} 1.0' in metrics
+        assert 'parle_agent_stage_seconds_sum{stage="llm_ttft"} 0.2' in metrics
+        assert 'parle_agent_stage_seconds_count{stage="stt"} 0.0' not in metrics
+
+
 def test_reset_forgets_a_session(stack: Stack) -> None:
     files = {"audio": ("x.wav", speech_wav(), "audio/wav")}
     httpx.post(f"{stack.url}/api/stream-audio", files=files, data={"session_id": "r1"}, timeout=30)
