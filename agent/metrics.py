@@ -5,68 +5,56 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from typing import Any
 
 import httpx
-from livekit.agents import AgentSession, MetricsCollectedEvent
-from livekit.agents.metrics import AgentMetrics, EOUMetrics, LLMMetrics, STTMetrics, TTSMetrics
+from livekit.agents import AgentSession, ConversationItemAddedEvent, llm
 
 from agent.plugins._http import server_headers, settings
 from bridge.schemas import AgentTurnReport
 
 log = logging.getLogger(__name__)
 
-_OPEN_TURNS = 16  # replies that never spoke (cancelled, greeting) must not pile up
-
 
 class TurnMetricsReporter:
-    """Joins a session's metrics events into one `AgentTurnReport` per reply (by speech id):
-    end-of-turn delay, the learner's last STT, LLM time to first token and TTS time to first
-    byte; end-to-end is their sum, from the learner's last word to the tutor's first audio."""
+    """One `AgentTurnReport` per answered learner turn, from the framework's per-message
+    metrics: the learner's message carries end-of-turn delay and transcription delay, the
+    tutor's reply LLM time to first token, TTS time to first byte and end-to-end latency
+    (the learner's last word to the tutor's first audio)."""
 
     def __init__(self, *, server_url: str | None = None, api_key: str | None = None) -> None:
         self._url = (server_url or settings().server_url).rstrip("/") + "/api/agent/metrics"
         self._api_key = api_key
-        self._turns: OrderedDict[str, dict[str, float]] = OrderedDict()
-        self._last_stt_s: float | None = None
+        self._learner: llm.MetricsReport | None = None
         self._posts: set[asyncio.Task[None]] = set()
         self.reports: list[AgentTurnReport] = []
 
     def attach(self, session: AgentSession[Any]) -> None:
-        """Listen to `session`'s metrics until it closes."""
+        """Listen to `session`'s conversation until it closes."""
 
-        @session.on("metrics_collected")
-        def _on_metrics(event: MetricsCollectedEvent) -> None:
-            report = self.collect(event.metrics)
+        @session.on("conversation_item_added")
+        def _on_item(event: ConversationItemAddedEvent) -> None:
+            report = self.collect(event.item)
             if report is not None:
                 self._post(report)
 
-    def collect(self, metrics: AgentMetrics) -> AgentTurnReport | None:
-        """Add one metrics event; returns the turn's report once its last stage is in."""
-        if isinstance(metrics, STTMetrics):
-            self._last_stt_s = metrics.duration
+    def collect(self, item: object) -> AgentTurnReport | None:
+        """Add one conversation item; returns a report when it is a reply to the learner."""
+        if not isinstance(item, llm.ChatMessage):
             return None
-        speech_id = getattr(metrics, "speech_id", None)
-        if speech_id is None:
+        if item.role == "user":
+            self._learner = item.metrics
             return None
-        turn = self._turns.setdefault(speech_id, {})
-        self._turns.move_to_end(speech_id)
-        while len(self._turns) > _OPEN_TURNS:
-            self._turns.popitem(last=False)
-        # A reply may span several LLM calls and TTS segments: its first one is what we hear,
-        # even when a barge-in cancels the rest (-1 means nothing came out at all).
-        if isinstance(metrics, EOUMetrics):
-            turn.setdefault("end_of_turn_s", metrics.end_of_utterance_delay)
-        elif isinstance(metrics, LLMMetrics) and metrics.ttft >= 0:
-            turn.setdefault("llm_ttft_s", metrics.ttft)
-        elif isinstance(metrics, TTSMetrics) and metrics.ttfb >= 0:
-            turn.setdefault("tts_ttfb_s", metrics.ttfb)
-        if not {"end_of_turn_s", "llm_ttft_s", "tts_ttfb_s"} <= turn.keys():
+        # The greeting and replies without audio (cut before their first frame) are no turn.
+        if item.role != "assistant" or self._learner is None or "e2e_latency" not in item.metrics:
             return None
-        del self._turns[speech_id]
+        learner, self._learner = self._learner, None
         report = AgentTurnReport(
-            **turn, stt_s=self._last_stt_s, end_to_end_s=round(sum(turn.values()), 4)
+            end_of_turn_s=learner.get("end_of_turn_delay"),
+            stt_s=learner.get("transcription_delay"),
+            llm_ttft_s=item.metrics.get("llm_node_ttft"),
+            tts_ttfb_s=item.metrics.get("tts_node_ttfb"),
+            end_to_end_s=item.metrics["e2e_latency"],
         )
         self.reports.append(report)
         log.info("turn metrics", extra={"metrics": report.model_dump(exclude_none=True)})

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 from livekit import rtc
-from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess
+from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, room_io
 
 from agent.metrics import TurnMetricsReporter
 from agent.plugins import ParleLLM, ParleSTT, ParleTTS
@@ -113,24 +113,41 @@ def is_phone_call(participant: rtc.RemoteParticipant | None) -> bool:
     return participant is not None and participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP
 
 
+def room_options(participant: rtc.RemoteParticipant) -> room_io.RoomOptions:
+    """Linked to this learner; when they leave (a caller hanging up) the session closes and
+    the job ends. Audio is taken at 16 kHz, the rate of Silero and Whisper: a phone's 8 kHz
+    is upsampled once by the SDK and the narrowband speech is transcribed as it is."""
+    return room_io.RoomOptions(
+        participant_identity=participant.identity,
+        close_on_disconnect=True,
+        audio_input=room_io.AudioInputOptions(sample_rate=16_000),
+    )
+
+
+async def start_tutoring(
+    room: rtc.Room, participant: rtc.RemoteParticipant, userdata: dict[str, Any]
+) -> tuple[AgentSession[Any], TurnMetricsReporter]:
+    """Start the tutor for `participant` in `room` (greeted by phone or by browser)."""
+    level = starting_level(participant)
+    phone = is_phone_call(participant)
+    log.info("session starting", extra={"room": room.name, "phone": phone, "level": level})
+    session = build_session(userdata, level)
+    reporter = TurnMetricsReporter()
+    reporter.attach(session)
+    agent = TutorAgent(
+        level=level,
+        region=settings().region,
+        publish=room_publisher(room),
+        greeting=PHONE_GREETING if phone else GREETING,
+    )
+    await session.start(agent=agent, room=room, room_options=room_options(participant))
+    return session, reporter
+
+
 @server.rtc_session(agent_name=AGENT_NAME)
 async def entrypoint(ctx: JobContext) -> None:
     """One room: wait for the learner (web, mobile or a phone caller), then tutor them."""
     await ctx.connect()
     participant = await ctx.wait_for_participant()
-    level = starting_level(participant)
-    phone = is_phone_call(participant)
-    log.info("session starting", extra={"room": ctx.room.name, "phone": phone, "level": level})
-    session = build_session(ctx.proc.userdata, level)
-
-    reporter = TurnMetricsReporter()
-    reporter.attach(session)
+    _, reporter = await start_tutoring(ctx.room, participant, ctx.proc.userdata)
     ctx.add_shutdown_callback(reporter.aclose)
-
-    agent = TutorAgent(
-        level=level,
-        region=settings().region,
-        publish=room_publisher(ctx.room),
-        greeting=PHONE_GREETING if phone else GREETING,
-    )
-    await session.start(agent=agent, room=ctx.room)

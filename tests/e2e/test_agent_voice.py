@@ -196,8 +196,8 @@ async def test_two_spoken_turns_and_a_barge_in(
     # Per-turn metrics, joined by reply and exported to the server's Prometheus metrics.
     assert reporter.reports
     first = reporter.reports[0]
-    assert first.stt_s and first.end_to_end_s
-    assert first.end_to_end_s >= first.end_of_turn_s + first.tts_ttfb_s  # type: ignore[operator]
+    assert first.end_of_turn_s and first.stt_s and first.llm_ttft_s and first.tts_ttfb_s
+    assert first.end_to_end_s and first.end_to_end_s >= first.end_of_turn_s
     async with httpx.AsyncClient() as client:
         exported = (await client.get(f"{server}/metrics")).text
     count = f'parle_agent_stage_seconds_count{{stage="end_to_end"}} {float(len(reporter.reports))}'
