@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bridge.idle import ActivityMiddleware, ActivityTracker, IdleStopper, TensorDockClient
 from bridge.limits import BusyError, RateLimitedError, Ticket, TurnGate
 from bridge.metrics import ServerMetrics
 from bridge.security import key_is_valid, presented_key
@@ -330,16 +331,22 @@ def create_app(settings: Settings, *, engines: EngineSet | None = None) -> FastA
 
             loader = asyncio.create_task(load())
         sweeper = asyncio.create_task(_sweep_sessions(services))
+        idle_stop = asyncio.create_task(stopper.run()) if stopper else None
         try:
             yield
         finally:
             sweeper.cancel()
+            if idle_stop is not None:
+                idle_stop.cancel()
             if loader is not None:
                 loader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await loader
             if runtime is not None:
                 await runtime.stop()
+
+    activity = ActivityTracker()
+    stopper = idle_stopper(settings, activity)
 
     app = FastAPI(
         title="PARLE",
@@ -358,6 +365,8 @@ def create_app(settings: Settings, *, engines: EngineSet | None = None) -> FastA
         )
     # Multipart framing adds a little to the audio itself.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes + 64 * 1024)
+    # Inside the key check: a stranger's rejected requests do not keep a rented box awake.
+    app.add_middleware(ActivityMiddleware, tracker=activity)
     app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_list)
     _install_error_handlers(app)
 
@@ -373,6 +382,23 @@ def create_app(settings: Settings, *, engines: EngineSet | None = None) -> FastA
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     return app
+
+
+def idle_stopper(settings: Settings, activity: ActivityTracker) -> IdleStopper | None:
+    """The TensorDock idle stop, when this box is a TensorDock instance and it is enabled."""
+    if not (
+        settings.idle_stop_minutes
+        and settings.tensordock_api_token
+        and settings.tensordock_instance_id
+    ):
+        return None
+    client = TensorDockClient(
+        api_url=settings.tensordock_api_url,
+        token=settings.tensordock_api_token,
+        instance_id=settings.tensordock_instance_id,
+    )
+    idle_s = settings.idle_stop_minutes * 60
+    return IdleStopper(activity, client, idle_s=idle_s, check_s=min(30.0, idle_s / 4))
 
 
 async def _sweep_sessions(services: Services) -> None:

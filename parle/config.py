@@ -161,6 +161,13 @@ class Settings(BaseSettings):
     stt_timeout_s: float = Field(default=30.0, gt=0)
     session_idle_s: float = Field(default=1800.0, gt=0)
 
+    # Rented boxes (TensorDock): stop this instance after this many minutes with no one served
+    # (0 = never). Only with both TensorDock variables set.
+    idle_stop_minutes: float = Field(default=30.0, ge=0)
+    tensordock_api_token: str = Field(default="", validation_alias="TENSORDOCK_API_TOKEN")
+    tensordock_instance_id: str = Field(default="", validation_alias="TENSORDOCK_INSTANCE_ID")
+    tensordock_api_url: str = "https://dashboard.tensordock.com/api/v2"
+
     # Limits on what a client may send.
     max_audio_seconds: float = Field(default=60.0, gt=0)
     min_audio_seconds: float = Field(default=0.2, ge=0)
