@@ -25,7 +25,6 @@ class LearnerMicrophone(io.AudioInput):
         super().__init__(label="learner")
         self._pending = np.zeros(0, dtype=np.int16)
         self._next = time.monotonic()
-        self.finished_at = 0.0  # monotonic time the last clip's last sample was sent
 
     def say(self, clip: Path) -> float:
         audio = (decode_audio(clip.read_bytes()) * 32767).astype(np.int16)
@@ -36,8 +35,6 @@ class LearnerMicrophone(io.AudioInput):
         self._next += FRAME / RATE
         await asyncio.sleep(max(0.0, self._next - time.monotonic()))
         chunk, self._pending = self._pending[:FRAME], self._pending[FRAME:]
-        if chunk.size and not self._pending.size:
-            self.finished_at = time.monotonic()
         if chunk.size < FRAME:
             chunk = np.concatenate([chunk, np.zeros(FRAME - chunk.size, dtype=np.int16)])
         return rtc.AudioFrame(chunk.tobytes(), RATE, 1, FRAME)
@@ -52,7 +49,6 @@ class Speaker(io.AudioOutput):
             label="speaker", capabilities=io.AudioOutputCapabilities(pause=False), sample_rate=None
         )
         self.frames: list[rtc.AudioFrame] = []
-        self.first_frame_at: list[float] = []  # monotonic time each reply's first frame came
         self.interrupted = 0
         self._pushed = 0.0
         self._started = 0.0
@@ -64,7 +60,6 @@ class Speaker(io.AudioOutput):
         await super().capture_frame(frame)
         now = time.monotonic()
         if not self._pushed:
-            self.first_frame_at.append(now)
             self._started = self._ends = now
             self.on_playback_started(created_at=time.time())
         self._pushed += frame.duration
