@@ -9,6 +9,13 @@
 # CUDA 12 runtime + cuDNN 9: what CTranslate2 (faster-whisper) links against; torch brings its
 # own CUDA libraries as wheels.
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
+
+# The web page's WebRTC mode loads LiveKit's browser SDK from the server (same as make web-vendor).
+FROM node:22-bookworm-slim AS web
+WORKDIR /tmp/web
+RUN npm pack --silent livekit-client@2.23.0 \
+    && tar xzf livekit-client-*.tgz package/dist/livekit-client.umd.js
+
 FROM ${CUDA_IMAGE}
 
 ENV DEBIAN_FRONTEND=noninteractive \
@@ -34,6 +41,7 @@ COPY pyproject.toml README.md ./
 COPY parle ./parle
 COPY bridge ./bridge
 COPY agent ./agent
+COPY --from=web /tmp/web/package/dist/livekit-client.umd.js ./bridge/static/vendor/
 RUN pip install --no-deps . && rm -rf /app/build
 
 USER parle

@@ -4,10 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.parle-setup
 NPROC  := $(shell nproc 2>/dev/null || echo 2)
+# The browser bundle of LiveKit's client SDK, for the web page's WebRTC mode (from npm).
+LIVEKIT_CLIENT := livekit-client@2.23.0
+VENDOR_JS      := bridge/static/vendor/livekit-client.umd.js
 
-.PHONY: setup run test test-unit lint format typecheck bench clean
+.PHONY: setup run test test-unit lint format typecheck bench bench-agent deploy-check lock \
+	web-vendor clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(VENDOR_JS)
 
 # Idempotent: re-runs only when pyproject.toml changes (or the venv is gone).
 $(STAMP): pyproject.toml
@@ -16,6 +20,19 @@ $(STAMP): pyproject.toml
 	CMAKE_BUILD_PARALLEL_LEVEL=$(NPROC) $(BIN)/python -m pip install --quiet -e '.[cpu,dev]'
 	$(BIN)/parle models fetch
 	touch $@
+
+web-vendor: $(VENDOR_JS)
+
+# Without npm the page keeps its WebSocket mode only (and says nothing about WebRTC).
+$(VENDOR_JS):
+	@if command -v npm >/dev/null; then \
+		tmp=$$(mktemp -d) \
+		&& (cd $$tmp && npm pack --silent $(LIVEKIT_CLIENT) >/dev/null \
+			&& tar xzf livekit-client-*.tgz package/dist/livekit-client.umd.js) \
+		&& mkdir -p $(@D) && cp $$tmp/package/dist/livekit-client.umd.js $@ && rm -rf $$tmp; \
+	else \
+		echo "npm not found: the web page's WebRTC mode stays off (install npm, make web-vendor)"; \
+	fi
 
 run: setup
 	$(BIN)/parle serve
@@ -41,5 +58,20 @@ typecheck: setup
 bench: setup
 	$(BIN)/python bench/bench_turn.py
 
+bench-agent: setup
+	$(BIN)/python bench/bench_agent.py
+
+# Validates deploy/ (compose.yaml, livekit.yaml, sip.yaml, .env.example) and the Dockerfile,
+# offline, with no Docker engine.
+deploy-check: setup
+	$(BIN)/python deploy/check_deploy.py
+
+# The Docker/Modal image's pinned, hashed dependencies (extras gpu + agent, Python 3.12).
+lock: setup
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra gpu --extra agent --python-version 3.12 \
+		--python-platform x86_64-manylinux_2_28 --generate-hashes \
+		--custom-compile-command "make lock" -o deploy/requirements-gpu.lock
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache reply.wav
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache reply.wav bridge/static/vendor

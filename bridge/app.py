@@ -36,6 +36,9 @@ from parle.tutor.levels import LevelEstimator
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
+# Fetched from npm by `make web-vendor` (and the Docker build), never committed.
+LIVEKIT_CLIENT_FILE = STATIC / "vendor" / "livekit-client.umd.js"
+LIVEKIT_CLIENT_PATH = "/vendor/livekit-client.umd.js"
 LEVELS = ("A1", "A2", "B1", "B2", "C1", "C2")
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
@@ -381,6 +384,13 @@ def create_app(settings: Settings, *, engines: EngineSet | None = None) -> FastA
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
+    @app.get(LIVEKIT_CLIENT_PATH, include_in_schema=False)
+    async def livekit_client() -> FileResponse:
+        """The `livekit-client` browser bundle for the page's WebRTC mode (`make web-vendor`)."""
+        if not LIVEKIT_CLIENT_FILE.is_file():
+            raise ApiError(404, "The LiveKit web client is not installed here.", "not_installed")
+        return FileResponse(LIVEKIT_CLIENT_FILE, media_type="text/javascript")
+
     return app
 
 
@@ -408,7 +418,7 @@ async def _sweep_sessions(services: Services) -> None:
         services.metrics.active_sessions.labels("memory").set(len(services.sessions))
 
 
-_OPEN_PATHS = {"/", "/health", "/ready", "/metrics", "/docs", "/openapi.json"}
+_OPEN_PATHS = {"/", "/health", "/ready", "/metrics", "/docs", "/openapi.json", LIVEKIT_CLIENT_PATH}
 
 
 class ApiKeyMiddleware:

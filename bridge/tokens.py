@@ -9,7 +9,15 @@ from datetime import timedelta
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from bridge.app import LEVELS, ApiError, check_session_id, services_of
+from bridge.app import (
+    LEVELS,
+    LIVEKIT_CLIENT_FILE,
+    LIVEKIT_CLIENT_PATH,
+    ApiError,
+    check_session_id,
+    services_of,
+)
+from parle.config import Settings
 
 router = APIRouter()
 
@@ -23,13 +31,29 @@ class TokenRequest(BaseModel):
     level: str | None = None
 
 
+def livekit_configured(settings: Settings) -> bool:
+    return bool(settings.livekit_url and settings.livekit_api_key and settings.livekit_api_secret)
+
+
+@router.get("/api/client-config")
+async def client_config(request: Request) -> dict[str, object]:
+    """What the web page may offer: a WebRTC call when LiveKit is configured and the browser
+    bundle is installed (otherwise the WebSocket mode only)."""
+    settings = services_of(request).settings
+    installed = LIVEKIT_CLIENT_FILE.is_file()
+    return {
+        "livekit": livekit_configured(settings) and installed,
+        "livekit_client": LIVEKIT_CLIENT_PATH if installed else None,
+    }
+
+
 @router.post("/api/token")
 async def token(request: Request, body: TokenRequest | None = None) -> dict[str, object]:
     """A join token for `room` (a new one when omitted), valid `PARLE_TOKEN_TTL_S` seconds."""
     from livekit import api
 
     settings = services_of(request).settings
-    if not (settings.livekit_url and settings.livekit_api_key and settings.livekit_api_secret):
+    if not livekit_configured(settings):
         raise ApiError(503, "LiveKit is not configured on this server.", "livekit_not_configured")
     body = body or TokenRequest()
     room = check_session_id(body.room) if body.room else f"parle-{uuid.uuid4().hex[:12]}"

@@ -91,6 +91,8 @@ class Settings(BaseSettings):
 
     # The tutor LLM, always behind an OpenAI-compatible server.
     llm_url: str = "http://127.0.0.1:8001/v1"
+    # Bearer key of a remote LLM server (vLLM's --api-key); empty for a local one.
+    llm_api_key: str = ""
     llm_backend: Literal["llamacpp", "vllm", "external"] | Literal[""] = ""
     llm_model: str = ""
     # cpu profile: a local GGUF path or "repo_id/file.gguf" on the hub; empty = the shipped one.

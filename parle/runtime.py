@@ -132,6 +132,17 @@ def build_pipeline(
     )
 
 
+def build_chat(settings: Settings) -> OpenAIChatModel:
+    """The client of the OpenAI-compatible LLM server at `PARLE_LLM_URL`."""
+    return OpenAIChatModel(
+        settings.llm_url,
+        max_tokens=settings.llm_max_tokens,
+        temperature=settings.llm_temperature,
+        timeout_s=settings.llm_request_timeout_s,
+        api_key=settings.llm_api_key or None,
+    )
+
+
 class ParleRuntime:
     """The loaded engines, the LLM server and the turn pipeline of one PARLE process.
 
@@ -163,12 +174,7 @@ class ParleRuntime:
             asyncio.to_thread(self.synthesizer.load),
             asyncio.to_thread(self.estimator.load),
         )
-        self.chat = OpenAIChatModel(
-            settings.llm_url,
-            max_tokens=settings.llm_max_tokens,
-            temperature=settings.llm_temperature,
-            timeout_s=settings.llm_request_timeout_s,
-        )
+        self.chat = build_chat(settings)
         await self._warm_up_llm()
         self.pipeline = build_pipeline(
             settings, self.transcriber, self.chat, self.synthesizer, estimator=self.estimator

@@ -519,3 +519,34 @@ def test_livekit_token_is_room_scoped_short_lived_and_dispatches_the_tutor() -> 
         assert fresh["room"].startswith("parle-") and fresh["room"] != "aula-1"
         bad = httpx.post(url, json={"room": "../x"}, headers=headers)
         assert bad.status_code == 422
+
+
+def test_the_page_is_offered_webrtc_only_with_livekit_and_its_client(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from bridge import app as bridge_app
+    from bridge import tokens
+
+    bundle = tmp_path / "livekit-client.umd.js"
+    bundle.write_text("window.LivekitClient = {};")
+    monkeypatch.setattr(bridge_app, "LIVEKIT_CLIENT_FILE", bundle)
+    monkeypatch.setattr(tokens, "LIVEKIT_CLIENT_FILE", bundle)
+    livekit = {"livekit_url": "wss://lk.example", "livekit_api_key": "k", "livekit_api_secret": "s"}
+    with make_stack(api_keys="k1", **livekit) as stack:
+        config_url, auth = f"{stack.url}/api/client-config", {"authorization": "Bearer k1"}
+        assert httpx.get(config_url).status_code == 401
+        config = httpx.get(config_url, headers=auth).json()
+        assert config == {"livekit": True, "livekit_client": "/vendor/livekit-client.umd.js"}
+        script = httpx.get(f"{stack.url}/vendor/livekit-client.umd.js")  # public, like the page
+        assert script.status_code == 200 and script.headers["content-type"].startswith(
+            "text/javascript"
+        )
+        bundle.unlink()  # not installed: no WebRTC offer, and a clear 404
+        assert httpx.get(config_url, headers=auth).json() == {
+            "livekit": False,
+            "livekit_client": None,
+        }
+        missing = httpx.get(f"{stack.url}/vendor/livekit-client.umd.js")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_installed"
+    with make_stack() as stack:  # no LiveKit configured
+        assert httpx.get(f"{stack.url}/api/client-config").json()["livekit"] is False
