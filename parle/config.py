@@ -80,6 +80,9 @@ class Settings(BaseSettings):
 
     # Speech to text. `stt_model` is a local folder, a hub repo id, or a size name.
     stt_model: str = ""
+    # faster-whisper (CTranslate2), or transformers (torch: runs where CTranslate2's CUDA-12
+    # cuBLAS is absent, and batches concurrent sessions' utterances in one encoder pass).
+    stt_backend: Literal["faster-whisper", "transformers"] = "faster-whisper"
     stt_device: str = ""
     stt_compute_type: str = ""
     stt_language: str = "pt"
@@ -88,6 +91,9 @@ class Settings(BaseSettings):
     stt_no_speech_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
     stt_max_compression_ratio: float = Field(default=2.4, gt=0.0)
     stt_min_speech_ms: int = Field(default=250, ge=0)
+    # transformers backend: how long a request waits for others to share its pass, and the most.
+    stt_batch_window_ms: float = Field(default=3.0, ge=0, le=100)
+    stt_max_batch: int = Field(default=16, ge=1, le=128)
 
     # The tutor LLM, always behind an OpenAI-compatible server.
     llm_url: str = "http://127.0.0.1:8001/v1"

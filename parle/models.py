@@ -117,6 +117,14 @@ _SMOLLM2_SHIPPED = (
 
 def stt_spec(settings: Settings) -> ModelSpec:
     name = settings.stt_model
+    if settings.stt_backend == "transformers":
+        return ModelSpec(
+            role="stt",
+            model_id=name,
+            hub_repo=f"openai/whisper-{name}" if "/" not in name else name,
+            hub_files=("*.json", "*.safetensors", "*.txt"),
+            hint="set PARLE_STT_MODEL to a transformers Whisper folder or hub id",
+        )
     repo = _WHISPER_HUB.get(name, name if "/" in name else None)
     return ModelSpec(
         role="stt",

@@ -12,6 +12,7 @@ from parle.engines.chat import OpenAIChatModel
 from parle.engines.kokoro import KokoroSynthesizer
 from parle.engines.llm_server import LlmServer
 from parle.engines.whisper import WhisperTranscriber
+from parle.engines.whisper_hf import HfWhisperTranscriber
 from parle.errors import ParleError
 from parle.models import (
     ModelNotFoundError,
@@ -36,8 +37,19 @@ class UnsupportedEngineError(ParleError):
     code = "unsupported_engine"
 
 
-def build_transcriber(settings: Settings) -> WhisperTranscriber:
+def build_transcriber(settings: Settings) -> WhisperTranscriber | HfWhisperTranscriber:
+    """The profile's Whisper (not loaded yet), on the configured backend."""
     model = require(stt_spec(settings), settings)
+    if settings.stt_backend == "transformers":
+        return HfWhisperTranscriber(
+            model.path,
+            device=settings.stt_device,
+            dtype=_torch_dtype(settings.stt_compute_type, settings.stt_device),
+            language=settings.stt_language,
+            min_speech_ms=settings.stt_min_speech_ms,
+            batch_window_s=settings.stt_batch_window_ms / 1000,
+            max_batch=settings.stt_max_batch,
+        )
     return WhisperTranscriber(
         model.path,
         device=settings.stt_device,
@@ -49,6 +61,13 @@ def build_transcriber(settings: Settings) -> WhisperTranscriber:
         max_compression_ratio=settings.stt_max_compression_ratio,
         min_speech_ms=settings.stt_min_speech_ms,
     )
+
+
+def _torch_dtype(compute_type: str, device: str) -> str:
+    """CTranslate2's compute types as a torch dtype (int8 kinds have no torch twin here)."""
+    if compute_type in ("float16", "bfloat16", "float32"):
+        return compute_type
+    return "float32" if device == "cpu" else "float16"
 
 
 def build_synthesizer(settings: Settings) -> KokoroSynthesizer:
@@ -154,7 +173,7 @@ class ParleRuntime:
         self.settings = settings
         self.llm_server: LlmServer | None = None
         self.chat: OpenAIChatModel | None = None
-        self.transcriber: WhisperTranscriber | None = None
+        self.transcriber: WhisperTranscriber | HfWhisperTranscriber | None = None
         self.synthesizer: KokoroSynthesizer | None = None
         self.estimator: LevelEstimator | None = None
         self.pipeline: TurnPipeline | None = None

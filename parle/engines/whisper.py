@@ -23,6 +23,21 @@ log = logging.getLogger(__name__)
 _SPEECH_PAD_S = 0.2
 
 
+def speech_region(audio: FloatAudio, min_speech_ms: int) -> tuple[int, int] | None:
+    """Where the speech is (Silero VAD, shipped inside faster-whisper), padded a little; None
+    when there is less than `min_speech_ms` of it: silence and noise cost no Whisper pass."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    spans = get_speech_timestamps(
+        audio, VadOptions(min_speech_duration_ms=100, min_silence_duration_ms=300)
+    )
+    speech = sum(s["end"] - s["start"] for s in spans)
+    if speech * 1000 < min_speech_ms * STT_SAMPLE_RATE:
+        return None
+    pad = int(_SPEECH_PAD_S * STT_SAMPLE_RATE)
+    return max(0, spans[0]["start"] - pad), min(audio.size, spans[-1]["end"] + pad)
+
+
 class WhisperTranscriber:
     """faster-whisper behind the `Transcriber` protocol.
 
@@ -79,24 +94,12 @@ class WhisperTranscriber:
     def transcribe_sync(self, audio: FloatAudio, *, language: str | None = None) -> Transcript:
         language = language or self.language
         duration = audio.size / STT_SAMPLE_RATE
-        region = self._speech_region(audio)
+        region = speech_region(audio, self.min_speech_ms)
         if region is None:
             return Transcript("", language or "", duration, 0.0)
         start, end = region
         text, heard_language, confidence = self._decode(audio[start:end], language)
         return Transcript(text, heard_language, duration, confidence)
-
-    def _speech_region(self, audio: FloatAudio) -> tuple[int, int] | None:
-        from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-        spans = get_speech_timestamps(
-            audio, VadOptions(min_speech_duration_ms=100, min_silence_duration_ms=300)
-        )
-        speech = sum(s["end"] - s["start"] for s in spans)
-        if speech * 1000 < self.min_speech_ms * STT_SAMPLE_RATE:
-            return None
-        pad = int(_SPEECH_PAD_S * STT_SAMPLE_RATE)
-        return max(0, spans[0]["start"] - pad), min(audio.size, spans[-1]["end"] + pad)
 
     def _decode(self, audio: FloatAudio, language: str | None) -> tuple[str, str, float]:
         if self._model is None:

@@ -1,0 +1,78 @@
+"""Cross-session micro-batching: requests from different sessions that arrive within a few
+milliseconds of each other share one model call (one encoder pass on the GPU)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class MicroBatcher(Generic[Item, Result]):
+    """Runs `run_batch` (blocking, in a worker thread) on the items submitted together.
+
+    A request arriving when the model is idle waits at most `window_s` for company, then runs;
+    requests arriving while a batch runs wait for it and then go together (the GPU would have
+    serialized them anyway). At most `max_batch` items per call. A caller cancelled before its
+    batch starts is left out of it; one cancelled later gets nothing (its result is dropped).
+    """
+
+    def __init__(
+        self,
+        run_batch: Callable[[list[Item]], Sequence[Result]],
+        *,
+        window_s: float = 0.003,
+        max_batch: int = 16,
+    ) -> None:
+        self._run_batch = run_batch
+        self._window_s = window_s
+        self._max_batch = max_batch
+        self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._running = False
+        self.batch_sizes: list[int] = []  # one entry per model call (for metrics and tests)
+
+    async def submit(self, item: Item) -> Result:
+        """`item`'s result, computed in a batch with whatever arrived alongside it."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Result] = loop.create_future()
+        self._pending.append((item, future))
+        if not self._running:
+            if len(self._pending) >= self._max_batch or self._window_s <= 0:
+                self._start(loop)
+            elif self._timer is None:
+                self._timer = loop.call_later(self._window_s, self._start, loop)
+        return await future
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._pending = [(item, f) for item, f in self._pending if not f.done()]
+        if self._running or not self._pending:
+            return
+        batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+        self._running = True
+        loop.create_task(self._run(batch, loop))
+
+    async def _run(
+        self, batch: list[tuple[Item, asyncio.Future[Result]]], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.batch_sizes.append(len(batch))
+        try:
+            results = await asyncio.to_thread(self._run_batch, [item for item, _ in batch])
+        except Exception as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+        else:
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+        finally:
+            self._running = False
+            if self._pending:  # they waited for this batch already: no window for them
+                self._start(loop)

@@ -1,0 +1,137 @@
+"""Random-weight models with the real architectures, saved as the hub ships them, so tests and
+benchmarks run PARLE's own loading and inference code with real timing and nonsense words.
+
+`python -m parle.random_models whisper DEST [--size large-v3-turbo|tiny]` writes a folder that
+`HfWhisperTranscriber` loads exactly like `openai/whisper-large-v3-turbo`. The `tiny` sizes
+keep every shape that the code depends on (128 mel bins, the 51866-token vocabulary, the
+special tokens) and shrink the rest, so CI runs the same paths on a CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+from parle.config import load_settings
+from parle.models import require, stt_spec
+
+# Whisper large-v3-turbo: the published architecture (32 encoder / 4 decoder layers).
+WHISPER_SIZES: dict[str, dict[str, Any]] = {
+    "large-v3-turbo": {
+        "d_model": 1280,
+        "encoder_layers": 32,
+        "decoder_layers": 4,
+        "encoder_attention_heads": 20,
+        "decoder_attention_heads": 20,
+        "encoder_ffn_dim": 5120,
+        "decoder_ffn_dim": 5120,
+    },
+    "tiny": {
+        "d_model": 64,
+        "encoder_layers": 2,
+        "decoder_layers": 2,
+        "encoder_attention_heads": 2,
+        "decoder_attention_heads": 2,
+        "encoder_ffn_dim": 128,
+        "decoder_ffn_dim": 128,
+    },
+}
+_V3_VOCAB = 51866
+_SOT, _EOT = 50258, 50257
+# large-v3 added <|yue|> after the 99 older languages, which moves every later special token.
+_V3_AFTER_LANGUAGES = ["<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>",
+                       "<|nospeech|>", "<|notimestamps|>"]  # fmt: skip
+
+
+def whisper_config(size: str) -> Any:
+    """The `WhisperConfig` of `size` with large-v3's vocabulary and 128 mel bins."""
+    from transformers import WhisperConfig
+
+    return WhisperConfig(
+        vocab_size=_V3_VOCAB,
+        num_mel_bins=128,
+        max_source_positions=1500,
+        max_target_positions=448,
+        decoder_start_token_id=_SOT,
+        bos_token_id=_EOT,
+        eos_token_id=_EOT,
+        pad_token_id=_EOT,
+        begin_suppress_tokens=[220, _EOT],
+        **WHISPER_SIZES[size],
+    )
+
+
+def _v3_tokenizer_json(base_tokenizer: Path) -> dict[str, Any]:
+    """Whisper's multilingual BPE (shipped with the `base` model) with large-v3's special
+    tokens: the same vocabulary, `<|yue|>` inserted, the task tokens one id further."""
+    data: dict[str, Any] = json.loads(base_tokenizer.read_text())
+    special = [t for t in data["added_tokens"] if t["id"] < 50358]  # up to the last language
+    template = dict(special[-1])
+    names = ["<|yue|>", *_V3_AFTER_LANGUAGES]
+    special += [{**template, "id": 50358 + i, "content": name} for i, name in enumerate(names)]
+    data["added_tokens"] = special
+    return data
+
+
+def build_whisper(dest: Path, size: str = "large-v3-turbo", *, seed: int = 0) -> Path:
+    """Save a random-weight Whisper of `size` with its processor and generation config."""
+    import torch
+
+    hf: Any = importlib.import_module("transformers")  # partly untyped, partly lazy
+    dest.mkdir(parents=True, exist_ok=True)
+    shipped = load_settings(profile="cpu", stt_model="base")
+    base = require(stt_spec(shipped), shipped).path
+    tokenizer_file = dest / "tokenizer.json"
+    tokenizer_file.write_text(json.dumps(_v3_tokenizer_json(Path(base) / "tokenizer.json")))
+    tokenizer = hf.WhisperTokenizerFast(
+        tokenizer_file=str(tokenizer_file),
+        bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+        pad_token="<|endoftext|>",
+    )
+    processor = hf.WhisperProcessor(hf.WhisperFeatureExtractor(feature_size=128), tokenizer)
+    processor.save_pretrained(dest)
+
+    torch.manual_seed(seed)
+    config = whisper_config(size)
+    model = hf.WhisperForConditionalGeneration(config)
+    languages = [t for t in tokenizer.get_added_vocab() if _is_language(t)]
+    model.generation_config = hf.GenerationConfig(
+        decoder_start_token_id=_SOT,
+        eos_token_id=_EOT,
+        pad_token_id=_EOT,
+        bos_token_id=_EOT,
+        max_length=448,
+        begin_suppress_tokens=[220, _EOT],
+        suppress_tokens=[],
+        is_multilingual=True,
+        lang_to_id={t: tokenizer.convert_tokens_to_ids(t) for t in languages},
+        task_to_id={"translate": 50359, "transcribe": 50360},
+        no_timestamps_token_id=50364,
+        prev_sot_token_id=50362,
+    )
+    model.save_pretrained(dest)
+    return dest
+
+
+def _is_language(token: str) -> bool:
+    inner = token.removeprefix("<|").removesuffix("|>")
+    return token.startswith("<|") and inner.isalpha() and inner.islower() and len(inner) <= 3
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("model", choices=["whisper"])
+    parser.add_argument("dest", type=Path)
+    parser.add_argument("--size", default="large-v3-turbo", choices=sorted(WHISPER_SIZES))
+    args = parser.parse_args()
+    print(build_whisper(args.dest, args.size))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
