@@ -76,16 +76,22 @@ def _v3_tokenizer_json(base_tokenizer: Path) -> dict[str, Any]:
     return data
 
 
-def build_whisper(dest: Path, size: str = "large-v3-turbo", *, seed: int = 0) -> Path:
-    """Save a random-weight Whisper of `size` with its processor and generation config."""
+def build_whisper(
+    dest: Path, size: str = "large-v3-turbo", *, seed: int = 0, tokenizer_json: Path | None = None
+) -> Path:
+    """Save a random-weight Whisper of `size` with its processor and generation config.
+
+    `tokenizer_json`: Whisper's multilingual tokenizer.json (default: the one shipped with the
+    `cpu` profile's Whisper base; pass a copy on a machine without those packages)."""
     import torch
 
     hf: Any = importlib.import_module("transformers")  # partly untyped, partly lazy
     dest.mkdir(parents=True, exist_ok=True)
-    shipped = load_settings(profile="cpu", stt_model="base")
-    base = require(stt_spec(shipped), shipped).path
+    if tokenizer_json is None:
+        shipped = load_settings(profile="cpu", stt_model="base")
+        tokenizer_json = Path(require(stt_spec(shipped), shipped).path) / "tokenizer.json"
     tokenizer_file = dest / "tokenizer.json"
-    tokenizer_file.write_text(json.dumps(_v3_tokenizer_json(Path(base) / "tokenizer.json")))
+    tokenizer_file.write_text(json.dumps(_v3_tokenizer_json(tokenizer_json)))
     tokenizer = hf.WhisperTokenizerFast(
         tokenizer_file=str(tokenizer_file),
         bos_token="<|endoftext|>",
@@ -128,8 +134,9 @@ def main() -> int:
     parser.add_argument("model", choices=["whisper"])
     parser.add_argument("dest", type=Path)
     parser.add_argument("--size", default="large-v3-turbo", choices=sorted(WHISPER_SIZES))
+    parser.add_argument("--tokenizer-json", type=Path, default=None)
     args = parser.parse_args()
-    print(build_whisper(args.dest, args.size))
+    print(build_whisper(args.dest, args.size, tokenizer_json=args.tokenizer_json))
     return 0
 
 

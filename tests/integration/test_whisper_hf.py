@@ -122,3 +122,20 @@ def test_the_runtime_builds_it_from_settings(tiny_whisper: Path) -> None:
     assert (engine.device, engine.dtype, engine.model_path) == ("cpu", "float32", str(tiny_whisper))
     hub = load_settings(profile="gpu", stt_backend="transformers")
     assert stt_spec(hub).hub_repo == "openai/whisper-large-v3-turbo"
+
+
+def test_the_gpu_benchmark_runs_its_smoke_size(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "gpu_stt.json"
+    script = Path(__file__).resolve().parents[2] / "bench" / "gpu" / "bench_stt.py"
+    command = [sys.executable, str(script), "--device", "cpu", "--dtype", "float32"]
+    command += ["--size", "tiny", "--runs", "1", "--out", str(out)]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    result = json.loads(out.read_text())
+    assert set(result["latency"]) == {"2s", "5s", "10s"}
+    assert set(result["concurrency"]) == {"1", "8", "32"}
+    for rows in result["concurrency"].values():
+        assert rows["batched"]["utterances_per_s"] > 0 and rows["unbatched"]["utterances_per_s"] > 0
