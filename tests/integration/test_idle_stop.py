@@ -93,27 +93,21 @@ def test_no_idle_stop_without_both_credentials(tensordock: FakeTensorDock) -> No
     assert tensordock.calls == []
 
 
-async def test_a_failed_stop_is_retried() -> None:
-    fake = FakeTensorDock(500, 503).start()
-    try:
-        client = TensorDockClient(api_url=fake.api_url, token=TOKEN, instance_id=INSTANCE)
-        activity = ActivityTracker()
-        activity.last_active -= 10
-        stopper = IdleStopper(activity, client, idle_s=1, check_s=0.01, retry_delay_s=0.01)
-        await asyncio.wait_for(stopper.run(), 5)
-        assert stopper.stopped and len(fake.calls) == 3
-    finally:
-        fake.stop()
-
-
-async def test_an_unreachable_api_is_tried_again_at_the_next_check() -> None:
-    fake = FakeTensorDock(500, 500, 500).start()  # one whole round of attempts fails
+@pytest.mark.parametrize(
+    ("failures", "calls"),
+    [
+        ((500, 503), 3),  # retried within one round
+        ((500, 500, 500), 4),  # a whole round failed: tried again at the next check
+    ],
+)
+async def test_a_failed_stop_is_retried(failures: tuple[int, ...], calls: int) -> None:
+    fake = FakeTensorDock(*failures).start()
     try:
         client = TensorDockClient(api_url=fake.api_url, token=TOKEN, instance_id=INSTANCE)
         activity = ActivityTracker()
         activity.last_active -= 10
         stopper = IdleStopper(activity, client, idle_s=1, check_s=0.05, retry_delay_s=0.01)
         await asyncio.wait_for(stopper.run(), 5)
-        assert stopper.stopped and len(fake.calls) == 4
+        assert stopper.stopped and len(fake.calls) == calls
     finally:
         fake.stop()
