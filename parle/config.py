@@ -28,6 +28,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "tts_model": "Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice",
         "tts_voice": "pf_dora",
         "level_estimator": "mdeberta",
+        "tts_device": "cuda",
         "classifier_device": "cuda",
         "compute_slots": 4,
     },
@@ -41,6 +42,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "tts_model": "kokoro-82m-onnx",
         "tts_voice": "pf_dora",
         "level_estimator": "mdeberta",
+        "tts_device": "cuda",
         "classifier_device": "cuda",
         "compute_slots": 4,
     },
@@ -54,6 +56,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "tts_model": "kokoro-82m-onnx",
         "tts_voice": "pf_dora",
         "level_estimator": "lexical",
+        "tts_device": "cpu",
         "classifier_device": "cpu",
         "compute_slots": 1,
     },
@@ -116,8 +119,10 @@ class Settings(BaseSettings):
     llm_gpu_memory_utilization: float = Field(default=0.55, gt=0.0, le=1.0)
 
     # Text to speech.
-    tts_engine: Literal["kokoro", "qwen3"] | Literal[""] = ""
+    # kokoro: ONNX Runtime on the CPU; kokoro-torch: the reference torch model (GPU); qwen3.
+    tts_engine: Literal["kokoro", "kokoro-torch", "qwen3"] | Literal[""] = ""
     tts_model: str = ""
+    tts_device: str = ""  # kokoro-torch: cuda or cpu
     tts_voice: str = ""
     # Used when the configured voice is not in the voices file (offline: shipped styles only).
     tts_fallback_voice: str = "jm_kumo"

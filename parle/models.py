@@ -136,7 +136,22 @@ def stt_spec(settings: Settings) -> ModelSpec:
     )
 
 
+KOKORO_TORCH_REPO = "hexgrad/Kokoro-82M"
+
+
 def tts_specs(settings: Settings) -> list[ModelSpec]:
+    if settings.tts_engine == "kokoro-torch":
+        # The profiles name the ONNX export; the torch engine reads the reference checkpoint.
+        name = KOKORO_TORCH_REPO if settings.tts_model == "kokoro-82m-onnx" else settings.tts_model
+        return [
+            ModelSpec(
+                role="tts",
+                model_id=name,
+                hub_repo=name if "/" in name else None,
+                hub_files=("config.json", "kokoro-v1_0.pth", "voices/p*.pt"),
+                hint="set PARLE_TTS_MODEL to a folder laid out as hexgrad/Kokoro-82M",
+            )
+        ]
     if settings.tts_engine != "kokoro":
         return [
             ModelSpec(

@@ -5,6 +5,10 @@ benchmarks run PARLE's own loading and inference code with real timing and nonse
 `HfWhisperTranscriber` loads exactly like `openai/whisper-large-v3-turbo`. The `tiny` sizes
 keep every shape that the code depends on (128 mel bins, the 51866-token vocabulary, the
 special tokens) and shrink the rest, so CI runs the same paths on a CPU.
+
+`python -m parle.random_models kokoro DEST` writes Kokoro-82M (82 M parameters, from the
+architecture config that kokoro-onnx ships) laid out as `hexgrad/Kokoro-82M`, with random
+`pf_dora`/`pm_alex` voices, for `KokoroTorchSynthesizer`.
 """
 
 from __future__ import annotations
@@ -124,6 +128,45 @@ def build_whisper(
     return dest
 
 
+# Kokoro's duration head predicts frames per phoneme as sigmoid(x).sum() over `max_dur`
+# outputs; random weights would give ~25 frames (0.6 s) per phoneme. Its bias is set so a
+# phoneme lasts ~3 frames (75 ms), as speech does: the audio, and so the timing, is real-sized.
+_KOKORO_FRAMES_PER_PHONEME = 3.0
+
+
+def build_kokoro(
+    dest: Path, *, voices: tuple[str, ...] = ("pf_dora", "pm_alex"), seed: int = 0
+) -> Path:
+    """Save a random-weight Kokoro-82M with random voice styles."""
+    import math
+
+    import kokoro_onnx
+    import torch
+    from kokoro import KModel
+
+    dest.mkdir(parents=True, exist_ok=True)
+    config = json.loads((Path(kokoro_onnx.__file__).parent / "config.json").read_text())
+    (dest / "config.json").write_text(json.dumps(config))
+    empty = dest / "empty.pth"
+    torch.save({}, empty)  # KModel loads a checkpoint; none keeps the random initialisation
+    torch.manual_seed(seed)
+    model = KModel(repo_id="hexgrad/Kokoro-82M", config=str(dest / "config.json"), model=str(empty))
+    empty.unlink()
+    head = model.predictor.duration_proj.linear_layer
+    share = _KOKORO_FRAMES_PER_PHONEME / config["max_dur"]
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.fill_(math.log(share / (1 - share)))
+    parts = ("bert", "bert_encoder", "predictor", "text_encoder", "decoder")
+    torch.save(
+        {part: getattr(model, part).state_dict() for part in parts}, dest / "kokoro-v1_0.pth"
+    )
+    (dest / "voices").mkdir(exist_ok=True)
+    for name in voices:  # a style per token count (510 x 1 x 256), as the hub's voices are
+        torch.save(torch.randn(510, 1, 256) * 0.2, dest / "voices" / f"{name}.pt")
+    return dest
+
+
 def _is_language(token: str) -> bool:
     inner = token.removeprefix("<|").removesuffix("|>")
     return token.startswith("<|") and inner.isalpha() and inner.islower() and len(inner) <= 3
@@ -131,12 +174,15 @@ def _is_language(token: str) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("model", choices=["whisper"])
+    parser.add_argument("model", choices=["whisper", "kokoro"])
     parser.add_argument("dest", type=Path)
     parser.add_argument("--size", default="large-v3-turbo", choices=sorted(WHISPER_SIZES))
     parser.add_argument("--tokenizer-json", type=Path, default=None)
     args = parser.parse_args()
-    print(build_whisper(args.dest, args.size, tokenizer_json=args.tokenizer_json))
+    if args.model == "kokoro":
+        print(build_kokoro(args.dest))
+    else:
+        print(build_whisper(args.dest, args.size, tokenizer_json=args.tokenizer_json))
     return 0
 
 

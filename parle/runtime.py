@@ -10,6 +10,7 @@ from parle.config import Settings
 from parle.engines.base import ChatModel, Synthesizer, Transcriber
 from parle.engines.chat import OpenAIChatModel
 from parle.engines.kokoro import KokoroSynthesizer
+from parle.engines.kokoro_torch import KokoroTorchSynthesizer
 from parle.engines.llm_server import LlmServer
 from parle.engines.whisper import WhisperTranscriber
 from parle.engines.whisper_hf import HfWhisperTranscriber
@@ -70,11 +71,20 @@ def _torch_dtype(compute_type: str, device: str) -> str:
     return "float32" if device == "cpu" else "float16"
 
 
-def build_synthesizer(settings: Settings) -> KokoroSynthesizer:
+def build_synthesizer(settings: Settings) -> KokoroSynthesizer | KokoroTorchSynthesizer:
+    """The profile's TTS (not loaded yet)."""
+    if settings.tts_engine == "kokoro-torch":
+        (model_spec,) = tts_specs(settings)
+        return KokoroTorchSynthesizer(
+            require(model_spec, settings).folder,
+            voice=settings.tts_voice,
+            device=settings.tts_device,
+            speed=settings.tts_speed,
+        )
     if settings.tts_engine != "kokoro":
         raise UnsupportedEngineError(
             f"PARLE_TTS_ENGINE={settings.tts_engine} is not available in this build; "
-            "use PARLE_TTS_ENGINE=kokoro"
+            "use PARLE_TTS_ENGINE=kokoro or kokoro-torch"
         )
     model_spec, voices_spec = tts_specs(settings)
     model = require(model_spec, settings)
@@ -174,7 +184,7 @@ class ParleRuntime:
         self.llm_server: LlmServer | None = None
         self.chat: OpenAIChatModel | None = None
         self.transcriber: WhisperTranscriber | HfWhisperTranscriber | None = None
-        self.synthesizer: KokoroSynthesizer | None = None
+        self.synthesizer: KokoroSynthesizer | KokoroTorchSynthesizer | None = None
         self.estimator: LevelEstimator | None = None
         self.pipeline: TurnPipeline | None = None
 

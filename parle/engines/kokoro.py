@@ -47,7 +47,7 @@ _OUTPUT_GAIN = 0.8
 _PEAK_LIMIT = 0.98
 
 
-def _with_headroom(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+def with_headroom(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     audio = audio * _OUTPUT_GAIN
     peak = float(np.abs(audio).max()) if audio.size else 0.0
     return audio * (_PEAK_LIMIT / peak) if peak > _PEAK_LIMIT else audio
@@ -141,7 +141,7 @@ class KokoroSynthesizer:
         except ValueError:
             # Text that yields no phonemes (only symbols): nothing to say.
             return AudioChunk(b"", self.sample_rate)
-        return AudioChunk(float_to_pcm16(_with_headroom(audio)), rate)
+        return AudioChunk(float_to_pcm16(with_headroom(audio)), rate)
 
     async def synthesize(
         self, text: str, *, voice: str | None = None, speed: float | None = None
