@@ -1,0 +1,56 @@
+"""The GPU path's engines behind the real server, on the CPU: the transformers Whisper backend
+(random-weight tiny Whisper) and Kokoro in torch (random-weight Kokoro-82M), built from
+settings by the runtime as `parle serve` builds them, a scripted LLM; one SSE turn streams."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bridge.app import create_app
+from parle.config import load_settings
+from parle.random_models import build_kokoro, build_whisper
+from tests.doubles.scripted_llm import ScriptedLlmServer
+from tests.doubles.uvicorn_thread import UvicornThread
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    models = tmp_path_factory.mktemp("gpu-path")
+    llm = ScriptedLlmServer(["Muito bem!", " Você mora", " no Brasil?"]).start()
+    settings = load_settings(
+        profile="cpu",
+        stt_backend="transformers",
+        stt_model=str(build_whisper(models / "whisper", "tiny")),
+        tts_engine="kokoro-torch",
+        tts_model=str(build_kokoro(models / "kokoro")),
+        tts_device="cpu",
+        llm_url=llm.url,
+        llm_launch=False,
+    )
+    thread = UvicornThread(create_app(settings)).start()
+    deadline = time.monotonic() + 180
+    while httpx.get(f"{thread.base_url}/ready").status_code != 200:
+        assert time.monotonic() < deadline, "the engines did not load"
+        time.sleep(0.5)
+    yield thread.base_url
+    thread.stop()
+    llm.stop()
+
+
+def test_a_turn_streams_through_the_gpu_path_engines(server: str, audio_dir: Path) -> None:
+    clip = (audio_dir / "utterances/u01.wav").read_bytes()
+    response = httpx.post(
+        f"{server}/api/stream-audio",
+        files={"audio": ("u01.wav", clip, "audio/wav")},
+        timeout=120,
+    )
+    assert response.status_code == 200
+    events = [line[7:] for line in response.text.splitlines() if line.startswith("event: ")]
+    assert "transcript" in events and "complete" in events
+    assert events.count("audio") >= 1  # Kokoro (torch) spoke the scripted reply
+    assert "error" not in events
