@@ -32,7 +32,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from parle.engines.whisper_hf import HfWhisperTranscriber, _Request  # noqa: E402
+from parle.engines.whisper_hf import HfWhisperTranscriber, SpeechRequest  # noqa: E402
 from parle.random_models import build_whisper  # noqa: E402
 
 TOKENS_PER_SECOND = 4
@@ -70,12 +70,12 @@ async def latency(engine: HfWhisperTranscriber, runs: int) -> dict[str, Any]:
     for seconds in DURATIONS_S:
         engine.max_new_tokens = int(seconds * TOKENS_PER_SECOND)
         audio = utterance(seconds)
-        await engine.batcher.submit(_Request(audio, "pt"))  # this shape's warm-up
+        await engine.batcher.submit(SpeechRequest(audio, "pt"))  # this shape's warm-up
         times = []
         for _ in range(runs):
             synchronize()
             started = time.perf_counter()
-            await engine.batcher.submit(_Request(audio, "pt"))
+            await engine.batcher.submit(SpeechRequest(audio, "pt"))
             times.append(time.perf_counter() - started)
         rows[f"{seconds:g}s"] = {**ms(times), "tokens": engine.max_new_tokens}
     return rows
@@ -89,7 +89,7 @@ async def throughput(engine: HfWhisperTranscriber, sessions: int, runs: int) -> 
         started = time.perf_counter()
 
         async def one(audio: np.ndarray, started: float = started) -> None:
-            await engine.batcher.submit(_Request(audio, "pt"))
+            await engine.batcher.submit(SpeechRequest(audio, "pt"))
             latencies.append(time.perf_counter() - started)
 
         await asyncio.gather(*(one(a) for a in audios))

@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class _Request:
+class SpeechRequest:
+    """One session's speech (already gated) waiting for a batched decode."""
+
     audio: FloatAudio
     language: str | None
 
@@ -71,7 +73,7 @@ class HfWhisperTranscriber:
         self.static_cache = static_cache
         self._model: Any = None
         self._processor: Any = None
-        self.batcher: MicroBatcher[_Request, Decoded] = MicroBatcher(
+        self.batcher: MicroBatcher[SpeechRequest, Decoded] = MicroBatcher(
             self._decode_requests, window_s=batch_window_s, max_batch=max_batch
         )
 
@@ -98,10 +100,10 @@ class HfWhisperTranscriber:
         region = speech_region(audio, self.min_speech_ms)
         if region is None:
             return Transcript("", language or "", duration, 0.0)
-        decoded = await self.batcher.submit(_Request(audio[region[0] : region[1]], language))
+        decoded = await self.batcher.submit(SpeechRequest(audio[region[0] : region[1]], language))
         return Transcript(decoded.text, language or "", duration, decoded.confidence)
 
-    def _decode_requests(self, requests: list[_Request]) -> list[Decoded]:
+    def _decode_requests(self, requests: list[SpeechRequest]) -> list[Decoded]:
         results: dict[int, Decoded] = {}
         for language in {r.language for r in requests}:  # one generate per language
             indices = [i for i, r in enumerate(requests) if r.language == language]
