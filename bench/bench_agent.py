@@ -85,10 +85,8 @@ async def run(clips: list[str], runs: int) -> dict[str, Any]:
     llm = ScriptedLlmServer(REPLY).start()
     settings = load_settings(profile="cpu", llm_url=llm.url)
     server = UvicornThread(create_app(settings)).start()
+    await asyncio.to_thread(server.wait_ready)
     async with httpx.AsyncClient() as client:
-        while (await client.get(f"{server.base_url}/ready")).status_code != 200:  # noqa: ASYNC110
-            await asyncio.sleep(0.5)
-
         microphone, speaker = LearnerMicrophone(), Speaker()
         session: AgentSession[Any] = AgentSession(
             stt=ParleSTT(server_url=server.base_url),

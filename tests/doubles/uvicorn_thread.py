@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Any
 
+import httpx
 import uvicorn
 
 
@@ -37,6 +38,15 @@ class UvicornThread:
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.01)
         return self
+
+    def wait_ready(self, timeout: float = 180.0) -> str:
+        """Block until the PARLE app's `/ready` says 200 (its engines loaded); its base URL."""
+        deadline = time.monotonic() + timeout
+        while httpx.get(f"{self.base_url}/ready").status_code != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the engines did not load in time")
+            time.sleep(0.5)
+        return self.base_url
 
     def stop(self) -> None:
         self._server.should_exit = True

@@ -4,7 +4,6 @@ settings by the runtime as `parle serve` builds them, a scripted LLM; one SSE tu
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,11 +32,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         llm_launch=False,
     )
     thread = UvicornThread(create_app(settings)).start()
-    deadline = time.monotonic() + 180
-    while httpx.get(f"{thread.base_url}/ready").status_code != 200:
-        assert time.monotonic() < deadline, "the engines did not load"
-        time.sleep(0.5)
-    yield thread.base_url
+    yield thread.wait_ready()
     thread.stop()
     llm.stop()
 
