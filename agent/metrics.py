@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 from livekit.agents import AgentSession, ConversationItemAddedEvent, llm
 
-from agent.plugins._http import server_headers, settings
+from agent.plugins._http import HttpClientOwner, server_headers, settings
 from bridge.schemas import AgentTurnReport
 
 log = logging.getLogger(__name__)
 
 
-class TurnMetricsReporter:
+class TurnMetricsReporter(HttpClientOwner):
     """One `AgentTurnReport` per answered learner turn, from the framework's per-message
     metrics: the learner's message carries end-of-turn delay and transcription delay, the
     tutor's reply LLM time to first token, TTS time to first byte and end-to-end latency
@@ -67,18 +67,19 @@ class TurnMetricsReporter:
 
     async def _send(self, report: AgentTurnReport) -> None:
         try:
-            async with httpx.AsyncClient(timeout=2.0) as client:
-                response = await client.post(
-                    self._url,
-                    json=report.model_dump(exclude_none=True),
-                    headers=server_headers(self._api_key),
-                )
-                response.raise_for_status()
+            response = await self.client().post(
+                self._url,
+                json=report.model_dump(exclude_none=True),
+                headers=server_headers(self._api_key),
+                timeout=2.0,
+            )
+            response.raise_for_status()
         except httpx.HTTPError as exc:
             # Metrics are best effort: a missing report never disturbs the conversation.
             log.warning("turn metrics not exported", extra={"error": type(exc).__name__})
 
     async def aclose(self) -> None:
-        """Wait for reports still being sent."""
+        """Wait for reports still being sent, then close the connection."""
         if self._posts:
             await asyncio.wait(set(self._posts), timeout=3.0)
+        await self.close_client()
