@@ -53,6 +53,14 @@ def with_headroom(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return audio * (_PEAK_LIMIT / peak) if peak > _PEAK_LIMIT else audio
 
 
+def pick_voice(voices: list[str], requested: str | None, default: str) -> str:
+    """`requested` (else `default`) if it is one of `voices`; a clear error otherwise."""
+    name = requested or default
+    if name not in voices:
+        raise ValueError(f"unknown voice {name!r}; available: {', '.join(voices)}")
+    return name
+
+
 class KokoroSynthesizer:
     """Kokoro-82M (int8 ONNX) behind the `Synthesizer` protocol, Brazilian Portuguese by default.
 
@@ -121,10 +129,7 @@ class KokoroSynthesizer:
         self.synthesize_sync("Olá.")
 
     def resolve_voice(self, voice: str | None) -> str:
-        name = voice or self.voice
-        if name not in self._voices:
-            raise ValueError(f"unknown voice {name!r}; available: {', '.join(self.voices)}")
-        return name
+        return pick_voice(self.voices, voice, self.voice)
 
     def synthesize_sync(
         self, text: str, *, voice: str | None = None, speed: float | None = None

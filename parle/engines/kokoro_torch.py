@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from parle.audio import AudioChunk, float_to_pcm16
-from parle.engines.kokoro import KOKORO_SAMPLE_RATE, with_headroom
+from parle.engines.kokoro import KOKORO_SAMPLE_RATE, pick_voice, with_headroom
 from parle.models import KOKORO_TORCH_REPO
 
 log = logging.getLogger(__name__)
@@ -80,10 +80,7 @@ class KokoroTorchSynthesizer:
         self.synthesize_sync("Olá.")
 
     def resolve_voice(self, voice: str | None) -> str:
-        name = voice or self.voice
-        if name not in self._voices:
-            raise ValueError(f"unknown voice {name!r}; available: {', '.join(self.voices)}")
-        return name
+        return pick_voice(self.voices, voice, self.voice)
 
     def synthesize_sync(
         self, text: str, *, voice: str | None = None, speed: float | None = None
