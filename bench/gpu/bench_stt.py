@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import tempfile
@@ -31,6 +30,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+
+from gpu_common import GpuMemory, save  # noqa: E402  (this folder is on sys.path)
 
 from parle.engines.whisper_hf import HfWhisperTranscriber, SpeechRequest  # noqa: E402
 from parle.random_models import build_whisper  # noqa: E402
@@ -52,20 +53,7 @@ def ms(values: list[float]) -> dict[str, float]:
     return {"p50": round(statistics.median(ordered) * 1000, 1), "p95": round(p95 * 1000, 1)}
 
 
-def synchronize() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def allocated() -> int:
-    import torch
-
-    return torch.cuda.memory_allocated() if torch.cuda.is_available() else 0
-
-
-async def latency(engine: HfWhisperTranscriber, runs: int) -> dict[str, Any]:
+async def latency(engine: HfWhisperTranscriber, memory: GpuMemory, runs: int) -> dict[str, Any]:
     rows = {}
     for seconds in DURATIONS_S:
         engine.max_new_tokens = int(seconds * TOKENS_PER_SECOND)
@@ -73,7 +61,7 @@ async def latency(engine: HfWhisperTranscriber, runs: int) -> dict[str, Any]:
         await engine.batcher.submit(SpeechRequest(audio, "pt"))  # this shape's warm-up
         times = []
         for _ in range(runs):
-            synchronize()
+            memory.synchronize()
             started = time.perf_counter()
             await engine.batcher.submit(SpeechRequest(audio, "pt"))
             times.append(time.perf_counter() - started)
@@ -99,23 +87,17 @@ async def throughput(engine: HfWhisperTranscriber, sessions: int, runs: int) -> 
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
-
-    cuda = torch.cuda.is_available() and args.device.startswith("cuda")
     folder = Path(tempfile.mkdtemp()) / f"whisper-{args.size}-random"
     build_whisper(folder, args.size, tokenizer_json=args.tokenizer_json)
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-    before = allocated()
+    memory = GpuMemory(args.device)
     engine = HfWhisperTranscriber(folder, device=args.device, dtype=args.dtype)
     engine.load()
-    loaded = allocated() - before
     result: dict[str, Any] = {
         "model": f"whisper {args.size}, random weights",
-        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "device": memory.device_name,
         "dtype": args.dtype,
-        "weights_gb": round(loaded / 1e9, 2),
-        "latency": await latency(engine, args.runs),
+        "weights_gb": memory.in_use_gb(),
+        "latency": await latency(engine, memory, args.runs),
         "concurrency": {},
     }
     batched, unbatched = engine.batcher, type(engine.batcher)(engine._decode_requests, max_batch=1)
@@ -126,8 +108,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await throughput(engine, sessions, 1)  # warm-up of this batch shape
             row[name] = await throughput(engine, sessions, args.runs)
         result["concurrency"][str(sessions)] = row
-    peak = torch.cuda.max_memory_allocated() if cuda else 0
-    result["peak_gb"] = round(max(0, peak - before) / 1e9, 2)
+    result["peak_gb"] = memory.peak_gb()
     return result
 
 
@@ -141,8 +122,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "gpu_stt.json")
     args = parser.parse_args()
     result = asyncio.run(run(args))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
+    save(result, args.out)
 
     print(f"{result['model']} on {result['device']}, {result['dtype']}, "
           f"weights {result['weights_gb']} GB, peak {result['peak_gb']} GB")  # fmt: skip

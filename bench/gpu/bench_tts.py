@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import tempfile
@@ -28,6 +27,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+
+from gpu_common import GpuMemory, save  # noqa: E402  (this folder is on sys.path)
 
 from parle.engines.kokoro_torch import KokoroTorchSynthesizer  # noqa: E402
 from parle.random_models import build_kokoro  # noqa: E402
@@ -84,24 +85,20 @@ async def concurrent(engine: KokoroTorchSynthesizer, sessions: int) -> dict[str,
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
-
-    cuda = torch.cuda.is_available() and args.device.startswith("cuda")
     folder = build_kokoro(Path(tempfile.mkdtemp()) / "Kokoro-82M")
-    before = torch.cuda.memory_allocated() if cuda else 0
+    memory = GpuMemory(args.device)
     engine = KokoroTorchSynthesizer(folder, device=args.device)
     engine.load()
     result: dict[str, Any] = {
         "model": "Kokoro-82M, random weights",
-        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
-        "weights_gb": round(((torch.cuda.memory_allocated() if cuda else 0) - before) / 1e9, 2),
+        "device": memory.device_name,
+        "weights_gb": memory.in_use_gb(),
         "latency": await latency(engine, args.runs),
         "concurrency": {},
     }
     for sessions in args.sessions:
         result["concurrency"][str(sessions)] = await concurrent(engine, sessions)
-    peak = torch.cuda.max_memory_allocated() if cuda else 0
-    result["peak_gb"] = round(max(0, peak - before) / 1e9, 2)
+    result["peak_gb"] = memory.peak_gb()
     return result
 
 
@@ -115,8 +112,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "gpu_tts.json")
     args = parser.parse_args()
     result = asyncio.run(run(args))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
+    save(result, args.out)
 
     print(f"{result['model']} on {result['device']}, weights {result['weights_gb']} GB, "
           f"peak {result['peak_gb']} GB")  # fmt: skip
