@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,8 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench_turn import median  # noqa: E402  (this folder is on sys.path)
 
 from agent.metrics import TurnMetricsReporter  # noqa: E402
 from agent.plugins import ParleLLM, ParleSTT, ParleTTS  # noqa: E402
@@ -46,10 +47,6 @@ AUDIO = REPO.parent / "shared" / "audio" / "utterances"
 REPLY = ["Muito bem!", " Você mora", " no Brasil", " agora?", " Eu adoro", " o Rio."]
 MIN_ENDPOINTING_S = 0.5
 VAD_SILENCE_S = 0.55
-
-
-def median(values: list[float]) -> float:
-    return round(statistics.median(values), 1)
 
 
 async def server_turn(client: httpx.AsyncClient, url: str, clip: Path) -> tuple[float, float]:
