@@ -30,7 +30,10 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "level_estimator": "mdeberta",
         "tts_device": "cuda",
         "classifier_device": "cuda",
-        "compute_slots": 4,
+        # Its STT and TTS batch across sessions: let as many calls and turns in as Qwen3-TTS
+        # has rows.
+        "compute_slots": 32,
+        "max_active_turns": 32,
     },
     "legacy": {
         "stt_model": "small",
@@ -45,6 +48,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "tts_device": "cuda",
         "classifier_device": "cuda",
         "compute_slots": 4,
+        "max_active_turns": 8,
     },
     "cpu": {
         "stt_model": "base",
@@ -59,6 +63,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "tts_device": "cpu",
         "classifier_device": "cpu",
         "compute_slots": 1,
+        "max_active_turns": 2,
     },
 }
 
@@ -119,16 +124,26 @@ class Settings(BaseSettings):
     llm_gpu_memory_utilization: float = Field(default=0.55, gt=0.0, le=1.0)
 
     # Text to speech.
-    # kokoro: ONNX Runtime on the CPU; kokoro-torch: the reference torch model (GPU); qwen3.
+    # kokoro: ONNX Runtime on the CPU; kokoro-torch: the reference torch model (GPU); qwen3:
+    # Qwen3-TTS 12 Hz CustomVoice, streamed (GPU; tts_voice is Kokoro's, see qwen3_speaker).
     tts_engine: Literal["kokoro", "kokoro-torch", "qwen3"] | Literal[""] = ""
     tts_model: str = ""
-    tts_device: str = ""  # kokoro-torch: cuda or cpu
+    tts_device: str = ""  # kokoro-torch and qwen3: cuda or cpu
     tts_voice: str = ""
     # Used when the configured voice is not in the voices file (offline: shipped styles only).
     tts_fallback_voice: str = "jm_kumo"
     tts_lang: str = "pt-br"
     tts_speed: float = Field(default=1.0, ge=0.5, le=2.0)
     tts_threads: int = Field(default=0, ge=0)
+    # qwen3 (Qwen3-TTS 12 Hz CustomVoice): a built-in speaker and the language to speak.
+    qwen3_speaker: str = "serena"
+    qwen3_language: str = "portuguese"
+    # Streams that share each decode step (each holds a KV-cache row of qwen3_max_positions).
+    qwen3_max_streams: int = Field(default=32, ge=1, le=256)
+    qwen3_max_positions: int = Field(default=768, ge=64, le=8192)
+    # Frames (80 ms each) before a piece's first audio leaves, and per later chunk.
+    qwen3_first_chunk_frames: int = Field(default=2, ge=1, le=64)
+    qwen3_chunk_frames: int = Field(default=8, ge=1, le=64)
 
     level_estimator: Literal["lexical", "mdeberta"] | Literal[""] = ""
     # The CEFR classifier of the gpu/legacy profiles: a hub id or a local folder.
@@ -163,9 +178,11 @@ class Settings(BaseSettings):
     api_keys: str = ""
     # Comma-separated origins allowed by CORS; empty = same origin only.
     cors_origins: str = ""
-    max_active_turns: int = Field(default=2, ge=1)  # turns the engines serve at once
+    # Turns the engines serve at once (0 = the profile's: 2 on cpu, 8 on legacy, 32 on gpu).
+    max_active_turns: int = Field(default=0, ge=0)
     # STT/TTS calls run at once across sessions, most urgent first (0 = the profile's: 1 on
-    # cpu, where parallel calls only fight for the cores; 4 on a GPU).
+    # cpu, where parallel calls only fight for the cores; 4 on legacy's GPU; 32 on gpu, whose
+    # engines batch across sessions).
     compute_slots: int = Field(default=0, ge=0)
     max_queued_turns: int = Field(default=16, ge=0)  # waiting beyond this answers "busy"
     client_max_turns: int = Field(default=2, ge=1)  # concurrent turns per client

@@ -137,6 +137,9 @@ def stt_spec(settings: Settings) -> ModelSpec:
 
 
 KOKORO_TORCH_REPO = "hexgrad/Kokoro-82M"
+# What the streaming engine reads: no speech-encoder-only extras are needed, but the codec's
+# checkpoint holds both halves.
+QWEN3_TTS_FILES = ("*.json", "*.txt", "model.safetensors*", "speech_tokenizer/*")
 
 
 def tts_specs(settings: Settings) -> list[ModelSpec]:
@@ -152,13 +155,15 @@ def tts_specs(settings: Settings) -> list[ModelSpec]:
                 hint="set PARLE_TTS_MODEL to a folder laid out as hexgrad/Kokoro-82M",
             )
         ]
-    if settings.tts_engine != "kokoro":
+    if settings.tts_engine == "qwen3":
         return [
             ModelSpec(
                 role="tts",
                 model_id=settings.tts_model,
                 hub_repo=settings.tts_model if "/" in settings.tts_model else None,
-                hint="set PARLE_TTS_MODEL to a local folder of the model",
+                hub_files=QWEN3_TTS_FILES,
+                hint="set PARLE_TTS_MODEL to a folder laid out as "
+                "Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice",
             )
         ]
     name = settings.tts_model

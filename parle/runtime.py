@@ -12,6 +12,7 @@ from parle.engines.chat import OpenAIChatModel
 from parle.engines.kokoro import KokoroSynthesizer
 from parle.engines.kokoro_torch import KokoroTorchSynthesizer
 from parle.engines.llm_server import LlmServer
+from parle.engines.qwen3_tts import Qwen3TtsSynthesizer
 from parle.engines.whisper import WhisperTranscriber
 from parle.engines.whisper_hf import HfWhisperTranscriber
 from parle.errors import ParleError
@@ -71,7 +72,10 @@ def _torch_dtype(compute_type: str, device: str) -> str:
     return "float32" if device == "cpu" else "float16"
 
 
-def build_synthesizer(settings: Settings) -> KokoroSynthesizer | KokoroTorchSynthesizer:
+AnySynthesizer = KokoroSynthesizer | KokoroTorchSynthesizer | Qwen3TtsSynthesizer
+
+
+def build_synthesizer(settings: Settings) -> AnySynthesizer:
     """The profile's TTS (not loaded yet)."""
     if settings.tts_engine == "kokoro-torch":
         (model_spec,) = tts_specs(settings)
@@ -81,10 +85,17 @@ def build_synthesizer(settings: Settings) -> KokoroSynthesizer | KokoroTorchSynt
             device=settings.tts_device,
             speed=settings.tts_speed,
         )
-    if settings.tts_engine != "kokoro":
-        raise UnsupportedEngineError(
-            f"PARLE_TTS_ENGINE={settings.tts_engine} is not available in this build; "
-            "use PARLE_TTS_ENGINE=kokoro or kokoro-torch"
+    if settings.tts_engine == "qwen3":
+        (model_spec,) = tts_specs(settings)
+        return Qwen3TtsSynthesizer(
+            require(model_spec, settings).folder,
+            speaker=settings.qwen3_speaker,
+            language=settings.qwen3_language,
+            device=settings.tts_device,
+            max_streams=settings.qwen3_max_streams,
+            max_positions=settings.qwen3_max_positions,
+            first_chunk_frames=settings.qwen3_first_chunk_frames,
+            chunk_frames=settings.qwen3_chunk_frames,
         )
     model_spec, voices_spec = tts_specs(settings)
     model = require(model_spec, settings)
@@ -184,7 +195,7 @@ class ParleRuntime:
         self.llm_server: LlmServer | None = None
         self.chat: OpenAIChatModel | None = None
         self.transcriber: WhisperTranscriber | HfWhisperTranscriber | None = None
-        self.synthesizer: KokoroSynthesizer | KokoroTorchSynthesizer | None = None
+        self.synthesizer: AnySynthesizer | None = None
         self.estimator: LevelEstimator | None = None
         self.pipeline: TurnPipeline | None = None
 
@@ -218,6 +229,8 @@ class ParleRuntime:
             pass
 
     async def stop(self) -> None:
+        if isinstance(self.synthesizer, Qwen3TtsSynthesizer):
+            await asyncio.to_thread(self.synthesizer.close)
         if self.chat is not None:
             await self.chat.aclose()
         if self.llm_server is not None:

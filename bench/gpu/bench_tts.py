@@ -1,17 +1,23 @@
-"""GPU benchmark of the torch Kokoro engine on a random-weight Kokoro-82M (the real
-architecture; its duration head set to speech-like phoneme lengths, so the audio, and so the
-work, is real-sized), through PARLE's own engine code:
+"""GPU benchmark of PARLE's torch TTS engines on random-weight models with the real
+architectures, through PARLE's own engine code:
 
-- time to first audio of a tutor's first piece (3 words) and of a whole sentence, and the cost
-  per 80 ms of audio;
-- 1 / 8 / 32 concurrent sessions, each speaking three sentences back to back: every stream's
-  speed (seconds of audio per second of wall time; > 1 = faster than real time);
-- GPU memory of the engine.
+- `--engine qwen3` (default): Qwen3-TTS 12 Hz 0.6B CustomVoice (talker, code predictor, codec
+  decoder), streamed: first audio leaves after two 80 ms codec frames. Random weights never
+  say end-of-speech, so each piece runs to the engine's length guard, set here to speech
+  length (0.8 frames, 64 ms, per character).
+- `--engine kokoro-torch`: Kokoro-82M (its duration head set to speech-like phoneme lengths);
+  a piece's audio comes out whole.
 
-    python bench/gpu/bench_tts.py [--device cuda] [--runs 5]
-    python bench/gpu/bench_tts.py --device cpu --sessions 1,2 --runs 1   # smoke run (CI)
+Measured: time to first audio of a tutor's first piece (3 words) and of a sentence, and the
+cost per 80 ms frame; 1 / 8 / 32 concurrent sessions, each speaking three sentences back to
+back: every stream's speed (seconds of audio per second of wall time; > 1 = faster than real
+time) and the pieces' first audio. For qwen3 the same sessions also run unbatched (one stream
+at a time), in the same run. GPU memory of the engine.
 
-Writes bench/results/gpu_tts.json and prints the markdown tables.
+    python bench/gpu/bench_tts.py [--engine qwen3|kokoro-torch] [--device cuda] [--runs 5]
+    python bench/gpu/bench_tts.py --device cpu --size tiny --sessions 1,2 --runs 1   # smoke run
+
+Writes bench/results/gpu_tts_<engine>.json and prints the markdown tables.
 """
 
 from __future__ import annotations
@@ -30,8 +36,10 @@ sys.path.insert(0, str(REPO))
 
 from gpu_common import GpuMemory, save  # noqa: E402  (this folder is on sys.path)
 
+from parle.engines.base import Synthesizer  # noqa: E402
 from parle.engines.kokoro_torch import KokoroTorchSynthesizer  # noqa: E402
-from parle.random_models import build_kokoro  # noqa: E402
+from parle.engines.qwen3_tts import Qwen3TtsSynthesizer  # noqa: E402
+from parle.random_models import build_kokoro, build_qwen3_tts  # noqa: E402
 
 FIRST_PIECE = "Muito bem, Ana!"
 SENTENCES = (
@@ -39,58 +47,80 @@ SENTENCES = (
     "Eu adoro o Rio de Janeiro, principalmente as praias.",
     "De qual cidade você é, e há quanto tempo você estuda português?",
 )
+SPEECH_FRAMES_PER_CHAR = 0.8
 
 
-async def speak(engine: KokoroTorchSynthesizer, text: str) -> tuple[float, float]:
-    """(seconds to the first chunk, seconds of audio) for `text`."""
+async def speak(engine: Synthesizer, text: str) -> tuple[float, float, float]:
+    """(seconds to the first chunk, seconds of audio, seconds in all) for `text`."""
     started, first, audio = time.perf_counter(), None, 0.0
     async for chunk in engine.synthesize(text):
         first = first or time.perf_counter() - started
-        audio += len(chunk.pcm) / 2 / chunk.sample_rate
+        audio += chunk.duration_s
     assert first is not None, "no audio"
-    return first, audio
+    return first, audio, time.perf_counter() - started
 
 
-async def latency(engine: KokoroTorchSynthesizer, runs: int) -> dict[str, Any]:
+async def latency(engine: Synthesizer, runs: int) -> dict[str, Any]:
     rows = {}
     for name, text in (("first piece", FIRST_PIECE), ("sentence", SENTENCES[1])):
         await speak(engine, text)
-        firsts, audios = [], []
-        for _ in range(runs):
-            first, audio = await speak(engine, text)
-            firsts.append(first)
-            audios.append(audio)
-        median = statistics.median(firsts)
-        per_frame = median / (statistics.median(audios) / 0.08)
+        results = [await speak(engine, text) for _ in range(runs)]
+        audio = statistics.median(r[1] for r in results)
         rows[name] = {
-            "first_audio_ms": round(median * 1000, 1),
-            "audio_s": round(statistics.median(audios), 2),
-            "ms_per_80ms_frame": round(per_frame * 1000, 2),
+            "first_audio_ms": round(statistics.median(r[0] for r in results) * 1000, 1),
+            "audio_s": round(audio, 2),
+            "ms_per_80ms_frame": round(
+                statistics.median(r[2] / (r[1] / 0.08) for r in results) * 1000, 2
+            ),
         }
     return rows
 
 
-async def concurrent(engine: KokoroTorchSynthesizer, sessions: int) -> dict[str, Any]:
+async def concurrent(engine: Synthesizer, sessions: int) -> dict[str, Any]:
+    firsts: list[float] = []
+
     async def stream() -> float:
         started, audio = time.perf_counter(), 0.0
         for sentence in SENTENCES:
-            audio += (await speak(engine, sentence))[1]
+            first, seconds, _ = await speak(engine, sentence)
+            firsts.append(first)
+            audio += seconds
         return audio / (time.perf_counter() - started)
 
     speeds = await asyncio.gather(*(stream() for _ in range(sessions)))
     return {
         "slowest_stream_x_realtime": round(min(speeds), 2),
         "median": round(statistics.median(speeds), 2),
+        "first_audio_ms_median": round(statistics.median(firsts) * 1000, 1),
+        "first_audio_ms_max": round(max(firsts) * 1000, 1),
     }
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    folder = build_kokoro(Path(tempfile.mkdtemp()) / "Kokoro-82M")
-    memory = GpuMemory(args.device)
-    engine = KokoroTorchSynthesizer(folder, device=args.device)
+def build(args: argparse.Namespace, streams: int) -> tuple[str, Synthesizer]:
+    folder = Path(tempfile.mkdtemp())
+    if args.engine == "kokoro-torch":
+        engine: Any = KokoroTorchSynthesizer(
+            build_kokoro(folder / "Kokoro-82M"), device=args.device
+        )
+        name = "Kokoro-82M, random weights"
+    else:
+        model = build_qwen3_tts(folder / "Qwen3-TTS", args.size)
+        engine = Qwen3TtsSynthesizer(
+            model,
+            device=args.device,
+            max_streams=streams,
+            max_frames_per_char=SPEECH_FRAMES_PER_CHAR,
+        )
+        name = f"Qwen3-TTS 12 Hz {args.size} CustomVoice, random weights"
     engine.load()
+    return name, engine
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    memory = GpuMemory(args.device)
+    name, engine = build(args, max(args.sessions))
     result: dict[str, Any] = {
-        "model": "Kokoro-82M, random weights",
+        "model": name,
         "device": memory.device_name,
         "weights_gb": memory.in_use_gb(),
         "latency": await latency(engine, args.runs),
@@ -99,31 +129,51 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     for sessions in args.sessions:
         result["concurrency"][str(sessions)] = await concurrent(engine, sessions)
     result["peak_gb"] = memory.peak_gb()
+    if isinstance(engine, Qwen3TtsSynthesizer):
+        result["shared_steps"] = round(engine.stream_steps / max(engine.steps, 1), 2)
+        engine.close()
+        _, alone = build(args, 1)  # the same model, one stream at a time
+        assert isinstance(alone, Qwen3TtsSynthesizer)
+        result["unbatched"] = {
+            str(sessions): await concurrent(alone, sessions) for sessions in args.sessions
+        }
+        alone.close()
     return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--engine", default="qwen3", choices=["qwen3", "kokoro-torch"])
+    parser.add_argument("--size", default="0.6b", choices=["0.6b", "tiny"], help="qwen3 only")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument(
         "--sessions", default="1,8,32", type=lambda s: [int(n) for n in s.split(",")]
     )
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "gpu_tts.json")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     result = asyncio.run(run(args))
-    save(result, args.out)
+    save(result, args.out or REPO / "bench" / "results" / f"gpu_tts_{args.engine}.json")
 
     print(f"{result['model']} on {result['device']}, weights {result['weights_gb']} GB, "
           f"peak {result['peak_gb']} GB")  # fmt: skip
     print("\n| text | first audio ms | audio s | ms per 80 ms frame |\n|---|---|---|---|")
-    for name, row in result["latency"].items():
+    for text, row in result["latency"].items():
         print(
-            f"| {name} | {row['first_audio_ms']} | {row['audio_s']} | {row['ms_per_80ms_frame']} |"
+            f"| {text} | {row['first_audio_ms']} | {row['audio_s']} | {row['ms_per_80ms_frame']} |"
         )
-    print("\n| sessions | slowest stream (x real time) | median |\n|---|---|---|")
-    for sessions, row in result["concurrency"].items():
-        print(f"| {sessions} | {row['slowest_stream_x_realtime']} | {row['median']} |")
+    print(
+        "\n| sessions | batching | slowest stream (x real time) | median | first audio ms "
+        "(median / max) |\n|---|---|---|---|---|"
+    )
+    together = "shared steps" if "unbatched" in result else "concurrent"
+    tables = ((together, result["concurrency"]), ("one at a time", result.get("unbatched", {})))
+    for label, table in tables:
+        for sessions, row in table.items():
+            print(
+                f"| {sessions} | {label} | {row['slowest_stream_x_realtime']} | {row['median']} | "
+                f"{row['first_audio_ms_median']} / {row['first_audio_ms_max']} |"
+            )
     return 0
 
 

@@ -1,6 +1,7 @@
 """The GPU path's engines behind the real server, on the CPU: the transformers Whisper backend
-(random-weight tiny Whisper) and Kokoro in torch (random-weight Kokoro-82M), built from
-settings by the runtime as `parle serve` builds them, a scripted LLM; one SSE turn streams."""
+(random-weight tiny Whisper) with each GPU TTS engine (Kokoro in torch, random-weight
+Kokoro-82M; streaming Qwen3-TTS, tiny random-weight), built from settings by the runtime as
+`parle serve` builds them, a scripted LLM; one SSE turn streams."""
 
 from __future__ import annotations
 
@@ -12,21 +13,28 @@ import pytest
 
 from bridge.app import create_app
 from parle.config import load_settings
-from parle.random_models import build_kokoro, build_whisper
+from parle.random_models import build_kokoro, build_qwen3_tts, build_whisper
 from tests.doubles.scripted_llm import ScriptedLlmServer
 from tests.doubles.uvicorn_thread import UvicornThread
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@pytest.fixture(scope="module", params=["kokoro-torch", "qwen3"])
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[str]:
     models = tmp_path_factory.mktemp("gpu-path")
+    tts_model = (
+        build_kokoro(models / "kokoro")
+        if request.param == "kokoro-torch"
+        else build_qwen3_tts(models / "qwen3", "tiny")
+    )
     llm = ScriptedLlmServer(["Muito bem!", " Você mora", " no Brasil?"]).start()
     settings = load_settings(
         profile="cpu",
         stt_backend="transformers",
         stt_model=str(build_whisper(models / "whisper", "tiny")),
-        tts_engine="kokoro-torch",
-        tts_model=str(build_kokoro(models / "kokoro")),
+        tts_engine=request.param,
+        tts_model=str(tts_model),
         tts_device="cpu",
         llm_url=llm.url,
         llm_launch=False,
@@ -47,5 +55,5 @@ def test_a_turn_streams_through_the_gpu_path_engines(server: str, audio_dir: Pat
     assert response.status_code == 200
     events = [line[7:] for line in response.text.splitlines() if line.startswith("event: ")]
     assert "transcript" in events and "complete" in events
-    assert events.count("audio") >= 1  # Kokoro (torch) spoke the scripted reply
+    assert events.count("audio") >= 1  # the TTS engine spoke the scripted reply
     assert "error" not in events

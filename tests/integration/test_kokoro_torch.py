@@ -83,7 +83,8 @@ def test_the_gpu_tts_benchmark_runs_its_smoke_size(tmp_path: Path) -> None:
 
     out = tmp_path / "gpu_tts.json"
     script = Path(__file__).resolve().parents[2] / "bench" / "gpu" / "bench_tts.py"
-    command = [sys.executable, str(script), "--device", "cpu", "--sessions", "1", "--runs", "1"]
+    command = [sys.executable, str(script), "--engine", "kokoro-torch", "--device", "cpu"]
+    command += ["--sessions", "1", "--runs", "1"]
     subprocess.run([*command, "--out", str(out)], check=True, capture_output=True, timeout=600)
     result = json.loads(out.read_text())
     assert set(result["latency"]) == {"first piece", "sentence"}

@@ -1,0 +1,811 @@
+"""Qwen3-TTS 12 Hz (talker, code predictor, codec decoder) in plain torch, for streaming.
+
+PARLE's own implementation of the published architecture, written so that the hub's
+checkpoints load by their parameter names (`model.safetensors`: `talker.*`;
+`speech_tokenizer/model.safetensors`: `decoder.*`). It exists because the official package
+cannot stream (it generates every frame, then decodes) and cannot be imported beside this
+project's torch build (see docs/gpu.md). Only what speaking with a built-in speaker needs is
+here: no voice cloning, no speech encoder.
+
+Shapes: the talker makes one codec frame (16 codes, 80 ms of 24 kHz audio) per step: its
+head picks code 0, the small code predictor the other 15. The codec decoder turns frames
+into audio (1920 samples per frame); it is causal, so a chunk of frames decoded with some
+frames of left context sounds as it would inside the whole utterance.
+
+Text-only Qwen3-TTS gives the three multimodal RoPE streams the same positions, which makes
+its "interleaved mRoPE" the ordinary rotary embedding used here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+FRAME_SAMPLES = 1920  # 24 kHz / 12.5 Hz
+SAMPLE_RATE = 24_000
+
+
+# --- configuration (read from the hub's config.json files) ---------------------------------
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """One transformer stack's shapes."""
+
+    hidden_size: int
+    intermediate_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    rope_theta: float
+    rms_norm_eps: float = 1e-6
+    qk_norm: bool = True
+    layer_scale: bool = False
+    sliding_window: int | None = None
+
+
+@dataclass(frozen=True)
+class TalkerConfig:
+    """The talker, its code predictor and the ids that frame a prompt."""
+
+    stack: StackConfig
+    predictor: StackConfig
+    vocab_size: int
+    text_vocab_size: int
+    text_hidden_size: int
+    num_code_groups: int
+    predictor_vocab_size: int
+    codec_ids: dict[str, int]
+    languages: dict[str, int]
+    speakers: dict[str, int]
+    speaker_dialects: dict[str, str]
+    text_ids: dict[str, int]
+
+
+@dataclass(frozen=True)
+class CodecDecoderConfig:
+    """The 12 Hz codec's decoder (the speech tokenizer's `decoder_config`)."""
+
+    stack: StackConfig
+    latent_dim: int
+    codebook_size: int
+    codebook_dim: int
+    num_quantizers: int
+    decoder_dim: int
+    upsample_rates: tuple[int, ...]
+    upsampling_ratios: tuple[int, ...]
+
+    @property
+    def frame_samples(self) -> int:
+        return math.prod(self.upsample_rates) * math.prod(self.upsampling_ratios)
+
+
+def _rope_theta(raw: dict[str, Any], default: float) -> float:
+    params = raw.get("rope_parameters") or {}
+    return float(raw.get("rope_theta") or params.get("rope_theta") or default)
+
+
+def _stack(raw: dict[str, Any], **extra: Any) -> StackConfig:
+    heads = int(raw["num_attention_heads"])
+    return StackConfig(
+        hidden_size=int(raw["hidden_size"]),
+        intermediate_size=int(raw["intermediate_size"]),
+        num_layers=int(raw["num_hidden_layers"]),
+        num_heads=heads,
+        num_kv_heads=int(raw.get("num_key_value_heads") or heads),
+        head_dim=int(raw.get("head_dim") or raw["hidden_size"] // heads),
+        rope_theta=_rope_theta(raw, 10_000.0),
+        rms_norm_eps=float(raw.get("rms_norm_eps", 1e-6)),
+        **extra,
+    )
+
+
+def _first_id(value: Any) -> int:
+    # The hub's configs write a speaker's id as an int or as a one-element list.
+    return int(value[0]) if isinstance(value, list) else int(value)
+
+
+def talker_config(raw: dict[str, Any]) -> TalkerConfig:
+    """`TalkerConfig` from the model's `config.json`."""
+    talker = raw["talker_config"]
+    predictor = talker["code_predictor_config"]
+    codec_keys = (
+        "codec_eos_token_id", "codec_think_id", "codec_nothink_id", "codec_think_bos_id",
+        "codec_think_eos_id", "codec_pad_id", "codec_bos_id",
+    )  # fmt: skip
+    text_keys = ("im_start_token_id", "im_end_token_id", "tts_pad_token_id",
+                 "tts_bos_token_id", "tts_eos_token_id")  # fmt: skip
+    return TalkerConfig(
+        stack=_stack(talker),
+        predictor=_stack(predictor),
+        vocab_size=int(talker["vocab_size"]),
+        text_vocab_size=int(talker["text_vocab_size"]),
+        text_hidden_size=int(talker["text_hidden_size"]),
+        num_code_groups=int(talker["num_code_groups"]),
+        predictor_vocab_size=int(predictor["vocab_size"]),
+        codec_ids={key: int(talker[key]) for key in codec_keys},
+        languages={k.lower(): int(v) for k, v in (talker.get("codec_language_id") or {}).items()},
+        speakers={k.lower(): _first_id(v) for k, v in (talker.get("spk_id") or {}).items()},
+        speaker_dialects={
+            k.lower(): str(v) for k, v in (talker.get("spk_is_dialect") or {}).items() if v
+        },
+        text_ids={key: int(raw[key]) for key in text_keys},
+    )
+
+
+def codec_decoder_config(raw: dict[str, Any]) -> CodecDecoderConfig:
+    """`CodecDecoderConfig` from the speech tokenizer's `config.json`."""
+    dec = raw["decoder_config"]
+    stack = _stack(
+        dec,
+        qk_norm=False,
+        layer_scale=True,
+        sliding_window=int(dec.get("sliding_window") or 72),
+    )
+    return CodecDecoderConfig(
+        stack=stack,
+        latent_dim=int(dec["latent_dim"]),
+        codebook_size=int(dec["codebook_size"]),
+        codebook_dim=int(dec["codebook_dim"]),
+        num_quantizers=int(dec["num_quantizers"]),
+        decoder_dim=int(dec["decoder_dim"]),
+        upsample_rates=tuple(int(r) for r in dec.get("upsample_rates", (8, 5, 4, 3))),
+        upsampling_ratios=tuple(int(r) for r in dec.get("upsampling_ratios", (2, 2))),
+    )
+
+
+# --- the transformer stack --------------------------------------------------------------
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, size: int, eps: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(size))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x32 = x.float()
+        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x32.to(dtype)
+
+
+class LayerScale(nn.Module):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.full((size,), 0.01))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * x
+
+
+class KvCache:
+    """Keys and values of `rows` sequences, up to `max_len` positions each.
+
+    Rows are independent: each is written at its own positions, which is what lets streams
+    that started at different times share one decode step.
+    """
+
+    def __init__(
+        self,
+        cfg: StackConfig,
+        rows: int,
+        max_len: int,
+        *,
+        dtype: torch.dtype,
+        device: torch.device | str,
+    ) -> None:
+        shape = (rows, cfg.num_kv_heads, max_len, cfg.head_dim)
+        self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(cfg.num_layers)]
+        self.values = [
+            torch.zeros(shape, dtype=dtype, device=device) for _ in range(cfg.num_layers)
+        ]
+        self.max_len = max_len
+
+
+@dataclass
+class CacheView:
+    """Where one forward pass reads and writes a `KvCache`.
+
+    `rows` picks the cache rows of the batch; `positions` (batch, steps) are each new
+    token's position, which is also where its key and value are written; attention reads
+    positions `[0, read_len)`, masked by `mask` (batch, steps, read_len).
+    """
+
+    cache: KvCache
+    rows: torch.Tensor
+    positions: torch.Tensor
+    read_len: int
+    mask: torch.Tensor = field(repr=False)
+
+
+def rope(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin (batch, steps, head_dim) of the rotary embedding at `positions`."""
+    inv_freq = 1.0 / theta ** (
+        torch.arange(0, head_dim, 2, device=positions.device, dtype=torch.float32) / head_dim
+    )
+    freqs = positions.float()[..., None] * inv_freq
+    angles = torch.cat((freqs, freqs), dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return (x * cos + rotated * sin).to(x.dtype)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: StackConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        width = cfg.num_heads * cfg.head_dim
+        kv_width = cfg.num_kv_heads * cfg.head_dim
+        self.q_proj = nn.Linear(cfg.hidden_size, width, bias=False)
+        self.k_proj = nn.Linear(cfg.hidden_size, kv_width, bias=False)
+        self.v_proj = nn.Linear(cfg.hidden_size, kv_width, bias=False)
+        self.o_proj = nn.Linear(width, cfg.hidden_size, bias=False)
+        self.q_norm: nn.Module = (
+            RMSNorm(cfg.head_dim, cfg.rms_norm_eps) if cfg.qk_norm else nn.Identity()
+        )
+        self.k_norm: nn.Module = (
+            RMSNorm(cfg.head_dim, cfg.rms_norm_eps) if cfg.qk_norm else nn.Identity()
+        )
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        mask: torch.Tensor,
+        layer: int,
+        view: CacheView | None,
+    ) -> torch.Tensor:
+        batch, steps, _ = x.shape
+        cfg = self.cfg
+        q = self.q_norm(self.q_proj(x).view(batch, steps, cfg.num_heads, cfg.head_dim))
+        k = self.k_norm(self.k_proj(x).view(batch, steps, cfg.num_kv_heads, cfg.head_dim))
+        v = self.v_proj(x).view(batch, steps, cfg.num_kv_heads, cfg.head_dim)
+        q = _rotate(q, cos[:, :, None], sin[:, :, None]).transpose(1, 2)
+        k = _rotate(k, cos[:, :, None], sin[:, :, None]).transpose(1, 2)
+        v = v.transpose(1, 2)
+        if view is not None:
+            keys, values = view.cache.keys[layer], view.cache.values[layer]
+            rows = view.rows[:, None].expand(-1, steps)
+            keys[rows, :, view.positions] = k.transpose(1, 2)
+            values[rows, :, view.positions] = v.transpose(1, 2)
+            k = keys[view.rows, :, : view.read_len]
+            v = values[view.rows, :, : view.read_len]
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask[:, None], enable_gqa=cfg.num_heads != cfg.num_kv_heads
+        )
+        return self.o_proj(out.transpose(1, 2).reshape(batch, steps, -1))
+
+
+class GatedMlp(nn.Module):
+    def __init__(self, cfg: StackConfig) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: StackConfig) -> None:
+        super().__init__()
+        self.self_attn = Attention(cfg)
+        self.mlp = GatedMlp(cfg)
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        if cfg.layer_scale:
+            self.self_attn_layer_scale = LayerScale(cfg.hidden_size)
+            self.mlp_layer_scale = LayerScale(cfg.hidden_size)
+        self.scaled = cfg.layer_scale
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        mask: torch.Tensor,
+        layer: int,
+        view: CacheView | None,
+    ) -> torch.Tensor:
+        h = self.self_attn(self.input_layernorm(x), cos, sin, mask, layer, view)
+        x = x + (self.self_attn_layer_scale(h) if self.scaled else h)
+        h = self.mlp(self.post_attention_layernorm(x))
+        return x + (self.mlp_layer_scale(h) if self.scaled else h)
+
+
+def causal_mask(steps: int, device: torch.device, window: int | None = None) -> torch.Tensor:
+    """(1, steps, steps) True where query i may attend key j."""
+    i = torch.arange(steps, device=device)[:, None]
+    j = torch.arange(steps, device=device)[None, :]
+    allowed = j <= i
+    if window is not None:
+        allowed &= (i - j) < window
+    return allowed[None]
+
+
+def blocks(cfg: StackConfig) -> nn.ModuleList:
+    """`cfg.num_layers` pre-norm transformer layers (`layers.N` in the checkpoints)."""
+    return nn.ModuleList(Block(cfg) for _ in range(cfg.num_layers))
+
+
+# --- talker and code predictor -------------------------------------------------------------
+
+
+class TextProjection(nn.Module):
+    def __init__(self, size_in: int, size_out: int) -> None:
+        super().__init__()
+        self.linear_fc1 = nn.Linear(size_in, size_in, bias=True)
+        self.linear_fc2 = nn.Linear(size_in, size_out, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear_fc2(F.silu(self.linear_fc1(x)))
+
+
+class TalkerBody(nn.Module):
+    def __init__(self, cfg: TalkerConfig) -> None:
+        super().__init__()
+        self.layers = blocks(cfg.stack)
+        self.norm = RMSNorm(cfg.stack.hidden_size, cfg.stack.rms_norm_eps)
+        self.codec_embedding = nn.Embedding(cfg.vocab_size, cfg.stack.hidden_size)
+        self.text_embedding = nn.Embedding(cfg.text_vocab_size, cfg.text_hidden_size)
+
+
+class PredictorBody(nn.Module):
+    def __init__(self, cfg: TalkerConfig) -> None:
+        super().__init__()
+        self.layers = blocks(cfg.predictor)
+        self.norm = RMSNorm(cfg.predictor.hidden_size, cfg.predictor.rms_norm_eps)
+        self.codec_embedding = nn.ModuleList(
+            nn.Embedding(cfg.predictor_vocab_size, cfg.stack.hidden_size)
+            for _ in range(cfg.num_code_groups - 1)
+        )
+
+
+class CodePredictor(nn.Module):
+    def __init__(self, cfg: TalkerConfig) -> None:
+        super().__init__()
+        self.model = PredictorBody(cfg)
+        self.lm_head = nn.ModuleList(
+            nn.Linear(cfg.predictor.hidden_size, cfg.predictor_vocab_size, bias=False)
+            for _ in range(cfg.num_code_groups - 1)
+        )
+        self.small_to_mtp_projection: nn.Module = (
+            nn.Linear(cfg.stack.hidden_size, cfg.predictor.hidden_size, bias=True)
+            if cfg.predictor.hidden_size != cfg.stack.hidden_size
+            else nn.Identity()
+        )
+
+
+def _run_layers(
+    layers: nn.ModuleList,
+    norm: RMSNorm,
+    cfg: StackConfig,
+    x: torch.Tensor,
+    positions: torch.Tensor,
+    mask: torch.Tensor,
+    view: CacheView | None,
+) -> torch.Tensor:
+    cos, sin = rope(positions, cfg.head_dim, cfg.rope_theta)
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    for index, layer in enumerate(layers):
+        x = layer(x, cos, sin, mask, index, view)
+    return norm(x)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How codes are drawn: `temperature` 0 means greedy."""
+
+    temperature: float = 0.9
+    top_k: int = 50
+    repetition_penalty: float = 1.05
+    predictor_temperature: float = 0.9
+    predictor_top_k: int = 50
+
+
+def sample(
+    logits: torch.Tensor, temperature: float, top_k: int, generator: torch.Generator | None
+) -> torch.Tensor:
+    """One id per row of `logits` (rows, vocab)."""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    logits = logits.float() / temperature
+    if 0 < top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+class Talker(nn.Module):
+    """The talker: prompt -> code 0 of each frame; with its code predictor, whole frames."""
+
+    def __init__(self, cfg: TalkerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.model = TalkerBody(cfg)
+        self.text_projection = TextProjection(cfg.text_hidden_size, cfg.stack.hidden_size)
+        self.codec_head = nn.Linear(cfg.stack.hidden_size, cfg.vocab_size, bias=False)
+        self.code_predictor = CodePredictor(cfg)
+        self._suppressed: torch.Tensor | None = None
+
+    def suppressed(self, device: torch.device) -> torch.Tensor:
+        """The codec ids never sampled as code 0: the control ids, all but end-of-speech."""
+        if self._suppressed is None or self._suppressed.device != device:
+            mask = torch.zeros(self.cfg.vocab_size, dtype=torch.bool, device=device)
+            mask[self.cfg.vocab_size - 1024 :] = True
+            mask[self.cfg.codec_ids["codec_eos_token_id"]] = False
+            self._suppressed = mask
+        return self._suppressed
+
+    # prompt building ------------------------------------------------------------------
+
+    def text_embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.text_projection(self.model.text_embedding(ids))
+
+    def codec_embed(self, ids: list[int]) -> torch.Tensor:
+        device = self.codec_head.weight.device
+        return self.model.codec_embedding(torch.tensor(ids, device=device))
+
+    def prompt(
+        self,
+        role_ids: list[int],
+        body_ids: list[int],
+        language: str,
+        speaker: str,
+        *,
+        text_in_prompt: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(prompt embeddings (steps, hidden), text to add frame by frame (n, hidden)).
+
+        `role_ids` is the tokenized `<|im_start|>assistant\\n`, `body_ids` the text to say.
+        With `text_in_prompt` the whole text is read before the first frame (the model's
+        default for a built-in speaker); otherwise one text token joins each of the first
+        frames, as in Qwen's streaming-text mode. Unknown speakers or languages: KeyError.
+        """
+        cfg, ids = self.cfg, self.cfg.codec_ids
+        device = self.codec_head.weight.device
+        special = self.text_embed(
+            torch.tensor(
+                [
+                    cfg.text_ids[k]
+                    for k in ("tts_bos_token_id", "tts_eos_token_id", "tts_pad_token_id")
+                ],
+                device=device,
+            )
+        )
+        tts_bos, tts_eos, tts_pad = special[0:1], special[1:2], special[2:3]
+        language_id = cfg.languages[language.lower()]
+        dialect = cfg.speaker_dialects.get(speaker.lower())
+        if dialect and language.lower() == "chinese":
+            language_id = cfg.languages[dialect]
+        codec = self.codec_embed([
+            ids["codec_think_id"], ids["codec_think_bos_id"], language_id,
+            ids["codec_think_eos_id"], cfg.speakers[speaker.lower()], ids["codec_pad_id"],
+            ids["codec_bos_id"],
+        ])  # fmt: skip
+        role = self.text_embed(torch.tensor(role_ids, device=device))
+        tags = torch.cat((tts_pad.expand(codec.shape[0] - 2, -1), tts_bos)) + codec[:-1]
+        body = torch.tensor(body_ids, device=device)
+        if text_in_prompt:
+            text = torch.cat((self.text_embed(body), tts_eos))
+            text = text + self.codec_embed([ids["codec_pad_id"]] * text.shape[0])
+            start = tts_pad + codec[-1:]
+            return torch.cat((role, tags, text, start)), tts_pad
+        first = self.text_embed(body[:1]) + codec[-1:]
+        trailing = torch.cat((self.text_embed(body[1:]), tts_eos))
+        return torch.cat((role, tags, first)), trailing
+
+    # steps -----------------------------------------------------------------------------
+
+    def _logits(self, hidden: torch.Tensor, seen: torch.Tensor, sampling: Sampling,
+                allow_eos: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        logits = self.codec_head(hidden).float()
+        penalty = sampling.repetition_penalty
+        if penalty != 1.0:
+            penalised = torch.where(logits < 0, logits * penalty, logits / penalty)
+            logits = torch.where(seen, penalised, logits)
+        logits = logits.masked_fill(self.suppressed(logits.device), float("-inf"))
+        eos = self.cfg.codec_ids["codec_eos_token_id"]
+        logits[:, eos] = torch.where(allow_eos, logits[:, eos], float("-inf"))
+        return logits
+
+    def prefill(self, embeds: torch.Tensor, cache: KvCache, row: int) -> torch.Tensor:
+        """Read one prompt into cache row `row`; the last position's hidden state."""
+        steps = embeds.shape[0]
+        device = embeds.device
+        positions = torch.arange(steps, device=device)[None]
+        mask = causal_mask(steps, device)
+        view = CacheView(cache, torch.tensor([row], device=device), positions, steps, mask)
+        hidden = _run_layers(self.model.layers, self.model.norm, self.cfg.stack,
+                             embeds[None], positions, mask, view)  # fmt: skip
+        return hidden[:, -1]
+
+    def decode_step(
+        self,
+        embeds: torch.Tensor,
+        cache: KvCache,
+        rows: torch.Tensor,
+        positions: torch.Tensor,
+    ) -> torch.Tensor:
+        """One new position for each of `rows` (each at its own position); hidden states."""
+        read_len = int(positions.max()) + 1
+        keys = torch.arange(read_len, device=embeds.device)
+        mask = (keys[None, :] <= positions[:, None])[:, None]
+        view = CacheView(cache, rows, positions[:, None], read_len, mask)
+        hidden = _run_layers(self.model.layers, self.model.norm, self.cfg.stack,
+                             embeds[:, None], positions[:, None], mask, view)  # fmt: skip
+        return hidden[:, -1]
+
+    def first_codes(
+        self,
+        hidden: torch.Tensor,
+        seen: torch.Tensor,
+        allow_eos: torch.Tensor,
+        sampling: Sampling,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
+        """Code 0 of the next frame of each row."""
+        logits = self._logits(hidden, seen, sampling, allow_eos)
+        return sample(logits, sampling.temperature, sampling.top_k, generator)
+
+    def frame(
+        self,
+        hidden: torch.Tensor,
+        code0: torch.Tensor,
+        sampling: Sampling,
+        generator: torch.Generator | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The other 15 codes of each row's frame, and the frame's embedding (the talker's
+        next input, before text is added)."""
+        predictor = self.code_predictor
+        cfg = self.cfg.predictor
+        rows = hidden.shape[0]
+        device = hidden.device
+        groups = self.cfg.num_code_groups
+        first = self.model.codec_embedding(code0)
+        cache = KvCache(cfg, rows, groups + 1, dtype=hidden.dtype, device=device)
+        all_rows = torch.arange(rows, device=device)
+        x = predictor.small_to_mtp_projection(torch.stack((hidden, first), dim=1))
+        positions = torch.arange(2, device=device)[None].expand(rows, -1)
+        mask = causal_mask(2, device).expand(rows, -1, -1)
+        view = CacheView(cache, all_rows, positions, 2, mask)
+        out = _run_layers(
+            predictor.model.layers, predictor.model.norm, cfg, x, positions, mask, view
+        )
+        codes = [code0]
+        summed = first
+        for group in range(groups - 1):
+            logits = predictor.lm_head[group](out[:, -1])
+            code = sample(
+                logits, sampling.predictor_temperature, sampling.predictor_top_k, generator
+            )
+            codes.append(code)
+            embedded = predictor.model.codec_embedding[group](code)
+            summed = summed + embedded
+            if group == groups - 2:
+                break
+            position = group + 2
+            positions = torch.full((rows, 1), position, device=device)
+            mask = torch.ones(rows, 1, position + 1, dtype=torch.bool, device=device)
+            view = CacheView(cache, all_rows, positions, position + 1, mask)
+            x = predictor.small_to_mtp_projection(embedded[:, None])
+            out = _run_layers(
+                predictor.model.layers, predictor.model.norm, cfg, x, positions, mask, view
+            )
+        return torch.stack(codes, dim=1), summed
+
+
+# --- codec decoder ---------------------------------------------------------------------------
+
+
+class CausalConv(nn.Module):
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, dilation: int = 1, groups: int = 1
+    ) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(c_in, c_out, kernel, dilation=dilation, groups=groups)
+        self.pad = (kernel - 1) * dilation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.pad(x, (self.pad, 0)))
+
+
+class CausalUpConv(nn.Module):
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int) -> None:
+        super().__init__()
+        self.conv = nn.ConvTranspose1d(c_in, c_out, kernel, stride=stride)
+        self.trim = kernel - stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return y[..., : y.shape[-1] - self.trim] if self.trim else y
+
+
+class ConvNeXt(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dwconv = CausalConv(dim, dim, 7, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pwconv1 = nn.Linear(dim, 4 * dim)
+        self.pwconv2 = nn.Linear(4 * dim, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), 1e-6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm(self.dwconv(x).transpose(1, 2))
+        h = self.gamma * self.pwconv2(F.gelu(self.pwconv1(h)))
+        return x + h.transpose(1, 2)
+
+
+class SnakeBeta(nn.Module):
+    """x + sin²(αx)/β with log-scale α, β per channel."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.zeros(channels))
+        self.beta = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        alpha = self.alpha.exp()[None, :, None]
+        beta = self.beta.exp()[None, :, None]
+        return x + torch.sin(x * alpha).pow(2) / (beta + 1e-9)
+
+
+class ResidualUnit(nn.Module):
+    def __init__(self, dim: int, dilation: int) -> None:
+        super().__init__()
+        self.act1 = SnakeBeta(dim)
+        self.conv1 = CausalConv(dim, dim, 7, dilation=dilation)
+        self.act2 = SnakeBeta(dim)
+        self.conv2 = CausalConv(dim, dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(self.act2(self.conv1(self.act1(x))))
+
+
+class UpsampleBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, rate: int) -> None:
+        super().__init__()
+        self.block = nn.ModuleList(
+            [SnakeBeta(c_in), CausalUpConv(c_in, c_out, 2 * rate, rate)]
+            + [ResidualUnit(c_out, d) for d in (1, 3, 9)]
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.block:
+            x = layer(x)
+        return x
+
+
+class Codebook(nn.Module):
+    def __init__(self, size: int, dim: int) -> None:
+        super().__init__()
+        self.cluster_usage = nn.Parameter(torch.ones(size))
+        self.embedding_sum = nn.Parameter(torch.zeros(size, dim))
+
+    def lookup(self, codes: torch.Tensor) -> torch.Tensor:
+        table = self.embedding_sum / self.cluster_usage.clamp(min=1e-5)[:, None]
+        return F.embedding(codes, table)
+
+
+class _Layer(nn.Module):
+    def __init__(self, size: int, dim: int) -> None:
+        super().__init__()
+        self._codebook = Codebook(size, dim)
+
+
+class _Vq(nn.Module):
+    def __init__(self, count: int, size: int, dim: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(_Layer(size, dim) for _ in range(count))
+
+
+class ResidualQuantizer(nn.Module):
+    """Sum of `count` codebooks, projected out (`vq.layers.N._codebook`, `output_proj`)."""
+
+    def __init__(self, count: int, size: int, dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.vq = _Vq(count, size, dim)
+        self.output_proj = nn.Conv1d(dim, out_dim, 1, bias=False)
+
+    @property
+    def codebooks(self) -> list[Codebook]:
+        return [cast(_Layer, layer)._codebook for layer in self.vq.layers]
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes (batch, count, frames) -> (batch, out_dim, frames)."""
+        total = self.codebooks[0].lookup(codes[:, 0])
+        for i, codebook in enumerate(self.codebooks[1:], start=1):
+            total = total + codebook.lookup(codes[:, i])
+        return self.output_proj(total.transpose(1, 2))
+
+
+class SplitQuantizer(nn.Module):
+    def __init__(self, cfg: CodecDecoderConfig) -> None:
+        super().__init__()
+        half = cfg.codebook_dim // 2
+        self.rvq_first = ResidualQuantizer(1, cfg.codebook_size, half, cfg.codebook_dim)
+        self.rvq_rest = ResidualQuantizer(
+            cfg.num_quantizers - 1, cfg.codebook_size, half, cfg.codebook_dim
+        )
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.rvq_first.decode(codes[:, :1]) + self.rvq_rest.decode(codes[:, 1:])
+
+
+class PreTransformer(nn.Module):
+    def __init__(self, cfg: CodecDecoderConfig) -> None:
+        super().__init__()
+        self.cfg = cfg.stack
+        self.layers = blocks(cfg.stack)
+        self.norm = RMSNorm(cfg.stack.hidden_size, cfg.stack.rms_norm_eps)
+        self.input_proj = nn.Linear(cfg.latent_dim, cfg.stack.hidden_size)
+        self.output_proj = nn.Linear(cfg.stack.hidden_size, cfg.latent_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps = x.shape[1]
+        positions = torch.arange(steps, device=x.device)[None]
+        mask = causal_mask(steps, x.device, self.cfg.sliding_window)
+        h = _run_layers(self.layers, self.norm, self.cfg, self.input_proj(x), positions, mask, None)
+        return self.output_proj(h)
+
+
+class CodecDecoder(nn.Module):
+    """Codec frames (batch, 16, frames) -> 24 kHz audio (batch, frames * 1920)."""
+
+    def __init__(self, cfg: CodecDecoderConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.quantizer = SplitQuantizer(cfg)
+        self.pre_conv = CausalConv(cfg.codebook_dim, cfg.latent_dim, 3)
+        self.pre_transformer = PreTransformer(cfg)
+        self.upsample = nn.ModuleList(
+            nn.ModuleList(
+                [CausalUpConv(cfg.latent_dim, cfg.latent_dim, r, r), ConvNeXt(cfg.latent_dim)]
+            )
+            for r in cfg.upsampling_ratios
+        )
+        layers: list[nn.Module] = [CausalConv(cfg.latent_dim, cfg.decoder_dim, 7)]
+        for i, rate in enumerate(cfg.upsample_rates):
+            layers.append(
+                UpsampleBlock(cfg.decoder_dim // 2**i, cfg.decoder_dim // 2 ** (i + 1), rate)
+            )
+        out_dim = cfg.decoder_dim // 2 ** len(cfg.upsample_rates)
+        layers += [SnakeBeta(out_dim), CausalConv(out_dim, 1, 7)]
+        self.decoder = nn.ModuleList(layers)
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        h = self.pre_conv(self.quantizer.decode(codes))
+        h = self.pre_transformer(h.transpose(1, 2)).transpose(1, 2)
+        for stage in self.upsample:
+            up, convnext = cast(nn.ModuleList, stage)
+            h = convnext(up(h))
+        for layer in self.decoder:
+            h = layer(h)
+        return h.clamp(-1.0, 1.0).squeeze(1)
+
+    def decode_chunk(self, codes: torch.Tensor, context: int) -> torch.Tensor:
+        """Audio of `codes` (batch, 16, frames) past its first `context` frames, which are
+        given only so the chunk continues what came before."""
+        return self(codes)[:, context * self.cfg.frame_samples :]
+
+
+class SpeechCodec(nn.Module):
+    """The speech tokenizer's decoding half, named as the checkpoint names it (`decoder.*`)."""
+
+    def __init__(self, cfg: CodecDecoderConfig) -> None:
+        super().__init__()
+        self.decoder = CodecDecoder(cfg)
