@@ -131,6 +131,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result["peak_gb"] = memory.peak_gb()
     if isinstance(engine, Qwen3TtsSynthesizer):
         result["shared_steps"] = round(engine.stream_steps / max(engine.steps, 1), 2)
+        result["chunks_per_decoder_pass"] = round(
+            engine.chunks_sent / max(engine.decoder_passes, 1), 2
+        )
         engine.close()
         _, alone = build(args, 1)  # the same model, one stream at a time
         assert isinstance(alone, Qwen3TtsSynthesizer)

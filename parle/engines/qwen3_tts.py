@@ -103,9 +103,12 @@ class Qwen3TtsSynthesizer:
         self.text_in_prompt = text_in_prompt
         self.max_frames_per_char = max_frames_per_char
         self.seed = seed
-        # Batched decode steps run, the frames they made, and the streams in flight now.
+        # Batched decode steps run and the frames they made; codec decoder passes and the
+        # chunks they sent; the streams in flight now.
         self.steps = 0
         self.stream_steps = 0
+        self.decoder_passes = 0
+        self.chunks_sent = 0
         self.active_streams = 0
         self._talker: Any = None
         self._codec: Any = None
@@ -142,6 +145,10 @@ class Qwen3TtsSynthesizer:
             known = ", ".join(sorted(cfg.speakers))
             raise ValueError(f"speaker {self.speaker!r} is not one of the model's: {known}")
         dtype = getattr(torch, self.dtype)
+        if self.device.startswith("cuda"):
+            # cuDNN's attention rebuilds its plan whenever the KV length changes, i.e. at
+            # every decode step; the other SDPA kernels do not.
+            torch.backends.cuda.enable_cudnn_sdp(False)
         with torch.device("meta"):
             talker = Talker(cfg)
             codec = SpeechCodec(codec_decoder_config(codec_raw))
@@ -363,14 +370,21 @@ class Qwen3TtsSynthesizer:
         whose chunks have the same shape share one decoder pass."""
         import torch
 
+        # After its first chunk, every stream sends at the same global steps, so steady
+        # streams' chunks have one shape and share a pass (a decoder call costs about the
+        # same for 1 frame or 30: it is launch-bound on a GPU).
+        boundary = self.steps % self.chunk_frames == 0
         groups: dict[tuple[int, int], list[_Stream]] = {}
         for stream in streams:
-            due = self.first_chunk_frames if stream.unsent == stream.made else self.chunk_frames
-            if stream.unsent and (stream.unsent >= due or final):
+            first = stream.unsent == stream.made
+            due = stream.unsent >= self.first_chunk_frames if first else boundary
+            if stream.unsent and (due or final):
                 groups.setdefault((len(stream.codes), stream.unsent), []).append(stream)
         for (length, unsent), group in groups.items():
             codes = torch.stack([torch.stack(stream.codes).T for stream in group])
             audio = self._codec.decoder.decode_chunk(codes, length - unsent).float().cpu().numpy()
+            self.decoder_passes += 1
+            self.chunks_sent += len(group)
             for stream, samples in zip(group, audio, strict=True):
                 stream.unsent = 0
                 keep = self.left_context_frames
