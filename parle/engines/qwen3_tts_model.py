@@ -19,7 +19,7 @@ its "interleaved mRoPE" the ordinary rotary embedding used here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
@@ -215,14 +215,13 @@ class CacheView:
 
     `rows` picks the cache rows of the batch; `positions` (batch, steps) are each new
     token's position, which is also where its key and value are written; attention reads
-    positions `[0, read_len)`, masked by `mask` (batch, steps, read_len).
+    positions `[0, read_len)` (masked by the caller's mask).
     """
 
     cache: KvCache
     rows: torch.Tensor
     positions: torch.Tensor
     read_len: int
-    mask: torch.Tensor = field(repr=False)
 
 
 def rope(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -529,7 +528,7 @@ class Talker(nn.Module):
         device = embeds.device
         positions = torch.arange(steps, device=device)[None]
         mask = causal_mask(steps, device)
-        view = CacheView(cache, torch.tensor([row], device=device), positions, steps, mask)
+        view = CacheView(cache, torch.tensor([row], device=device), positions, steps)
         hidden = _run_layers(self.model.layers, self.model.norm, self.cfg.stack,
                              embeds[None], positions, mask, view)  # fmt: skip
         return hidden[:, -1]
@@ -545,7 +544,7 @@ class Talker(nn.Module):
         read_len = int(positions.max()) + 1
         keys = torch.arange(read_len, device=embeds.device)
         mask = (keys[None, :] <= positions[:, None])[:, None]
-        view = CacheView(cache, rows, positions[:, None], read_len, mask)
+        view = CacheView(cache, rows, positions[:, None], read_len)
         hidden = _run_layers(self.model.layers, self.model.norm, self.cfg.stack,
                              embeds[:, None], positions[:, None], mask, view)  # fmt: skip
         return hidden[:, -1]
@@ -582,7 +581,7 @@ class Talker(nn.Module):
         x = predictor.small_to_mtp_projection(torch.stack((hidden, first), dim=1))
         positions = torch.arange(2, device=device)[None].expand(rows, -1)
         mask = causal_mask(2, device).expand(rows, -1, -1)
-        view = CacheView(cache, all_rows, positions, 2, mask)
+        view = CacheView(cache, all_rows, positions, 2)
         out = _run_layers(
             predictor.model.layers, predictor.model.norm, cfg, x, positions, mask, view
         )
@@ -601,7 +600,7 @@ class Talker(nn.Module):
             position = group + 2
             positions = torch.full((rows, 1), position, device=device)
             mask = torch.ones(rows, 1, position + 1, dtype=torch.bool, device=device)
-            view = CacheView(cache, all_rows, positions, position + 1, mask)
+            view = CacheView(cache, all_rows, positions, position + 1)
             x = predictor.small_to_mtp_projection(embedded[:, None])
             out = _run_layers(
                 predictor.model.layers, predictor.model.norm, cfg, x, positions, mask, view
