@@ -87,8 +87,12 @@ class CodecDecoderConfig:
 
 
 def _rope_theta(raw: dict[str, Any], default: float) -> float:
-    params = raw.get("rope_parameters") or {}
-    return float(raw.get("rope_theta") or params.get("rope_theta") or default)
+    # Flat in the hub's configs; inside rope_parameters (transformers 5) or rope_scaling in
+    # some exports.
+    for nested in ("rope_parameters", "rope_scaling"):
+        if isinstance(raw.get(nested), dict) and raw[nested].get("rope_theta"):
+            return float(raw.get("rope_theta") or raw[nested]["rope_theta"])
+    return float(raw.get("rope_theta") or default)
 
 
 def _stack(raw: dict[str, Any], **extra: Any) -> StackConfig:

@@ -36,14 +36,16 @@ def test_the_0_6b_architecture_as_published() -> None:
     assert decoder.decoder.cfg.frame_samples == FRAME_SAMPLES
 
 
-def test_speaker_ids_may_be_written_as_lists_or_ints() -> None:
+def test_config_variants_the_hub_and_exports_write() -> None:
     model, _ = qwen3_tts_configs("tiny")
     model["talker_config"]["spk_id"] = {"Serena": 3066, "ryan": [3061]}
     model["talker_config"].pop("rope_theta")
     model["talker_config"]["rope_parameters"] = {"rope_type": "default", "rope_theta": 5000.0}
+    model["talker_config"]["code_predictor_config"].pop("rope_theta")
+    model["talker_config"]["code_predictor_config"]["rope_scaling"] = {"rope_theta": 7000.0}
     cfg = talker_config(model)
     assert cfg.speakers == {"serena": 3066, "ryan": 3061}
-    assert cfg.stack.rope_theta == 5000.0
+    assert cfg.stack.rope_theta == 5000.0 and cfg.predictor.rope_theta == 7000.0
 
 
 def tiny_talker() -> Talker:
