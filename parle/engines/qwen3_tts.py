@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from parle.audio import AudioChunk, float_to_pcm16
 from parle.engines.kokoro import pick_voice
 from parle.engines.qwen3_tts_model import (
@@ -33,6 +35,7 @@ from parle.engines.qwen3_tts_model import (
     codec_decoder_config,
     talker_config,
 )
+from parle.timestretch import TimeStretcher
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ class Qwen3TtsSynthesizer:
     `config.json`, `model.safetensors`, the text tokenizer, and `speech_tokenizer/`
     (`config.json`, `model.safetensors`). `voice` is one of the built-in speakers
     (`speakers`); `language` one of the config's languages. The model has no speed control:
-    a requested speed is ignored.
+    a requested speed time-stretches its audio.
     """
 
     sample_rate = SAMPLE_RATE
@@ -229,14 +232,16 @@ class Qwen3TtsSynthesizer:
         while (item := box.get()) is not _DONE:
             if isinstance(item, BaseException):
                 raise item
-            chunks.append(item)
+            chunks.append(AudioChunk(float_to_pcm16(item), SAMPLE_RATE))
         return chunks
 
     async def synthesize(
         self, text: str, *, voice: str | None = None, speed: float | None = None
     ) -> AsyncIterator[AudioChunk]:
         """Yield `text`'s audio chunk by chunk as the scheduler makes it. Leaving early (the
-        turn was cancelled or the learner barged in) frees the stream at the next step."""
+        turn was cancelled or the learner barged in) frees the stream at the next step. The
+        model has no speed control: another `speed` than 1 is a time-stretch of its audio
+        (pitch unchanged), so the tutor can still slow down for beginners."""
         loop = asyncio.get_running_loop()
         inbox: asyncio.Queue[Any] = asyncio.Queue()
 
@@ -248,11 +253,17 @@ class Qwen3TtsSynthesizer:
         stream = self._submit(text, voice, deliver)
         if stream is None:
             return
+        stretcher = TimeStretcher(speed, SAMPLE_RATE) if speed and abs(speed - 1) > 0.01 else None
         try:
             while (item := await inbox.get()) is not _DONE:
                 if isinstance(item, BaseException):
                     raise item
-                yield item
+                if stretcher is not None:
+                    item = await asyncio.to_thread(stretcher.push, item)
+                if len(item):
+                    yield AudioChunk(float_to_pcm16(item), SAMPLE_RATE)
+            if stretcher is not None and len(rest := stretcher.flush()):
+                yield AudioChunk(float_to_pcm16(rest), SAMPLE_RATE)
         finally:
             stream.cancelled.set()
 
@@ -389,7 +400,7 @@ class Qwen3TtsSynthesizer:
                 stream.unsent = 0
                 keep = self.left_context_frames
                 stream.codes = stream.codes[-keep:] if keep else []
-                stream.deliver(AudioChunk(float_to_pcm16(samples), SAMPLE_RATE))
+                stream.deliver(np.asarray(samples, dtype=np.float32))
 
     def _finish(
         self, stream: _Stream, active: list[_Stream], waiting: list[_Stream], free_rows: list[int]

@@ -180,3 +180,12 @@ def test_the_streaming_tts_benchmark_runs_its_smoke_size(tmp_path: Path) -> None
     assert set(result["latency"]) == {"first piece", "sentence"}
     assert set(result["unbatched"]) == {"1", "2"} and result["shared_steps"] > 1
     assert result["concurrency"]["2"]["slowest_stream_x_realtime"] > 0
+
+
+async def test_another_speed_time_stretches_the_audio(engine: Qwen3TtsSynthesizer) -> None:
+    text = "Vamos falar bem devagar."
+    normal = pcm(await collect(engine, text))
+    slow = pcm([chunk async for chunk in engine.synthesize(text, speed=0.85)])
+    assert abs(len(slow) - len(normal) / 0.85) < 0.02 * 24_000
+    same = pcm([chunk async for chunk in engine.synthesize(text, speed=1.0)])
+    assert same.shape == normal.shape and np.abs(same - normal).max() <= 2  # not stretched
