@@ -96,29 +96,34 @@ async def concurrent(engine: Synthesizer, sessions: int) -> dict[str, Any]:
     }
 
 
-def build(args: argparse.Namespace, streams: int) -> tuple[str, Synthesizer]:
+def build_model(args: argparse.Namespace) -> tuple[str, Path]:
+    """The benchmark's random-weight model folder (built once, loaded by each engine)."""
     folder = Path(tempfile.mkdtemp())
     if args.engine == "kokoro-torch":
-        engine: Any = KokoroTorchSynthesizer(
-            build_kokoro(folder / "Kokoro-82M"), device=args.device
-        )
-        name = "Kokoro-82M, random weights"
+        return "Kokoro-82M, random weights", build_kokoro(folder / "Kokoro-82M")
+    name = f"Qwen3-TTS 12 Hz {args.size} CustomVoice, random weights"
+    return name, build_qwen3_tts(folder / "Qwen3-TTS", args.size)
+
+
+def load_engine(args: argparse.Namespace, model: Path, streams: int) -> Synthesizer:
+    engine: Any
+    if args.engine == "kokoro-torch":
+        engine = KokoroTorchSynthesizer(model, device=args.device)
     else:
-        model = build_qwen3_tts(folder / "Qwen3-TTS", args.size)
         engine = Qwen3TtsSynthesizer(
             model,
             device=args.device,
             max_streams=streams,
             max_frames_per_char=SPEECH_FRAMES_PER_CHAR,
         )
-        name = f"Qwen3-TTS 12 Hz {args.size} CustomVoice, random weights"
     engine.load()
-    return name, engine
+    return engine
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    name, model = build_model(args)
     memory = GpuMemory(args.device)
-    name, engine = build(args, max(args.sessions))
+    engine = load_engine(args, model, max(args.sessions))
     result: dict[str, Any] = {
         "model": name,
         "device": memory.device_name,
@@ -135,7 +140,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             engine.chunks_sent / max(engine.decoder_passes, 1), 2
         )
         engine.close()
-        _, alone = build(args, 1)  # the same model, one stream at a time
+        alone = load_engine(args, model, 1)  # the same model, one stream at a time
         assert isinstance(alone, Qwen3TtsSynthesizer)
         result["unbatched"] = {
             str(sessions): await concurrent(alone, sessions) for sessions in args.sessions

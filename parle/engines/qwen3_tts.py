@@ -119,7 +119,8 @@ class Qwen3TtsSynthesizer:
         self._cache: Any = None
         self._seen: Any = None  # (rows, vocab): the codes 0 each row has said (repetition penalty)
         self._generator: Any = None
-        self._tts_pad: Any = None
+        self._tts_pad: Any = None  # the text track's padding, added once a piece's text is read
+        self._role_ids: list[int] = []  # "<|im_start|>assistant\n", tokenized once
         self._inbox: queue.Queue[_Stream | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
@@ -169,6 +170,10 @@ class Qwen3TtsSynthesizer:
         self._codec = codec.to(self.device, torch.float32).eval()
         # An empty config: the folder's config.json is the TTS model's, not a text model's.
         self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir, config=PretrainedConfig())
+        self._role_ids = self._tokenizer(_ROLE, add_special_tokens=False)["input_ids"]
+        with torch.inference_mode():
+            pad_id = torch.tensor([cfg.text_ids["tts_pad_token_id"]], device=self.device)
+            self._tts_pad = self._talker.text_embed(pad_id)[0]
         self._cache = KvCache(
             cfg.stack, self.max_streams, self.max_positions, dtype=dtype, device=self.device
         )
@@ -207,11 +212,10 @@ class Qwen3TtsSynthesizer:
         if not any(ch.isalnum() for ch in text):
             return None  # punctuation alone: nothing to say
         body = self._tokenizer(text.strip(), add_special_tokens=False)["input_ids"]
-        role = self._tokenizer(_ROLE, add_special_tokens=False)["input_ids"]
         # Runaway guard (a model that never says end-of-speech): speech takes ~0.8 frames
         # (64 ms) per character.
         max_frames = 25 + int(self.max_frames_per_char * len(text))
-        prompt_len = len(role) + len(body) + 8
+        prompt_len = len(self._role_ids) + len(body) + 8
         if prompt_len + max_frames > self.max_positions:
             max_frames = self.max_positions - prompt_len - 1
             if max_frames < 8:
@@ -219,7 +223,7 @@ class Qwen3TtsSynthesizer:
                     f"text too long for one piece ({len(body)} tokens; "
                     "raise PARLE_QWEN3_MAX_POSITIONS)"
                 )
-        stream = _Stream(role, body, speaker, deliver, max_frames=max_frames)
+        stream = _Stream(self._role_ids, body, speaker, deliver, max_frames=max_frames)
         self._inbox.put(stream)
         return stream
 
@@ -351,7 +355,7 @@ class Qwen3TtsSynthesizer:
                 stream.made += 1
                 # The text still to read joins frame by frame, then padding.
                 has_text = step < stream.trailing.shape[0]
-                texts.append(stream.trailing[step] if has_text else self._pad_embed())
+                texts.append(stream.trailing[step] if has_text else self._tts_pad)
             rows = all_rows[index]
             self._seen[rows, code0[index]] = True
             positions = torch.tensor([active[i].position for i in going], device=device)
@@ -366,15 +370,6 @@ class Qwen3TtsSynthesizer:
         self._emit(finished, final=True)
         for stream in finished:
             self._finish(stream, active, waiting, free_rows)
-
-    def _pad_embed(self) -> Any:
-        import torch
-
-        if self._tts_pad is None:
-            pad_id = self._talker.cfg.text_ids["tts_pad_token_id"]
-            device = self._cache.keys[0].device
-            self._tts_pad = self._talker.text_embed(torch.tensor([pad_id], device=device))[0]
-        return self._tts_pad
 
     def _emit(self, streams: list[_Stream], *, final: bool) -> None:
         """Decode and send the frames that a chunk boundary (or the end) makes ready. Streams

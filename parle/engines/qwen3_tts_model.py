@@ -18,6 +18,7 @@ its "interleaved mRoPE" the ordinary rotary embedding used here.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, cast
@@ -228,12 +229,16 @@ class CacheView:
     read_len: int
 
 
+@functools.lru_cache(maxsize=16)
+def _inv_freq(head_dim: int, theta: float, device: torch.device) -> torch.Tensor:
+    # Made once per stack and device, not at each of the 16 passes of every decode step.
+    exponents = torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim
+    return 1.0 / theta**exponents
+
+
 def rope(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
     """cos/sin (batch, steps, head_dim) of the rotary embedding at `positions`."""
-    inv_freq = 1.0 / theta ** (
-        torch.arange(0, head_dim, 2, device=positions.device, dtype=torch.float32) / head_dim
-    )
-    freqs = positions.float()[..., None] * inv_freq
+    freqs = positions.float()[..., None] * _inv_freq(head_dim, theta, positions.device)
     angles = torch.cat((freqs, freqs), dim=-1)
     return angles.cos(), angles.sin()
 
