@@ -43,7 +43,7 @@ from tests.doubles.scripted_llm import ScriptedLlmServer  # noqa: E402
 from tests.doubles.uvicorn_thread import UvicornThread  # noqa: E402
 from tests.doubles.voice import LearnerMicrophone, Speaker  # noqa: E402
 
-AUDIO = REPO.parent / "shared" / "audio" / "utterances"
+AUDIO = REPO / "tests" / "data" / "audio" / "utterances"
 REPLY = ["Muito bem!", " Você mora", " no Brasil", " agora?", " Eu adoro", " o Rio."]
 MIN_ENDPOINTING_S = 0.5
 VAD_SILENCE_S = 0.55

@@ -39,7 +39,7 @@ from parle.testing import InstantSynthesizer, InstantTranscriber, ScriptedChatMo
 from parle.turn import TurnPipeline
 
 REPO = Path(__file__).resolve().parent.parent
-AUDIO = REPO.parent / "shared" / "audio" / "utterances"
+AUDIO = REPO / "tests" / "data" / "audio" / "utterances"
 RESULTS = REPO / "bench" / "results"
 
 

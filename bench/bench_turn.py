@@ -29,7 +29,7 @@ from parle.testing import InstantSynthesizer, InstantTranscriber, ScriptedChatMo
 from parle.turn import CompleteEvent, TurnOptions, TurnPipeline, TurnTimings
 
 REPO = Path(__file__).resolve().parent.parent
-AUDIO = REPO.parent / "shared" / "audio" / "utterances"
+AUDIO = REPO / "tests" / "data" / "audio" / "utterances"
 
 
 async def one_turn(

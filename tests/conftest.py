@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-AUDIO = Path(os.environ.get("PARLE_TEST_AUDIO", REPO.parent / "shared" / "audio"))
+# The test clips live in the repository (tests/data/audio/README.md says what each one is).
+AUDIO = Path(os.environ.get("PARLE_TEST_AUDIO", REPO / "tests" / "data" / "audio"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -32,6 +33,32 @@ def audio_dir() -> Path:
     if not AUDIO.is_dir():
         pytest.fail(f"test audio not found at {AUDIO} (set PARLE_TEST_AUDIO)")
     return AUDIO
+
+
+def write_over_cap_wav(path: Path, *, data_bytes: int = 12 * 1024 * 1024) -> Path:
+    """A valid 48 kHz stereo PCM16 WAV of digital silence, 12 MiB of samples (~65.5 s): over
+    the 10 MB upload cap, yet not absurdly long. Made at test time rather than committed."""
+    rate, channels = 48_000, 2
+    header = b"".join(
+        [
+            b"RIFF",
+            (36 + data_bytes).to_bytes(4, "little"),
+            b"WAVEfmt ",
+            (16).to_bytes(4, "little"),
+            (1).to_bytes(2, "little"),
+            channels.to_bytes(2, "little"),
+            rate.to_bytes(4, "little"),
+            (rate * channels * 2).to_bytes(4, "little"),
+            (channels * 2).to_bytes(2, "little"),
+            (16).to_bytes(2, "little"),
+            b"data",
+            data_bytes.to_bytes(4, "little"),
+        ]
+    )
+    with path.open("wb") as out:
+        out.write(header)
+        out.write(bytes(data_bytes))
+    return path
 
 
 @pytest.fixture(scope="session")
