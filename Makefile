@@ -8,10 +8,10 @@ NPROC  := $(shell nproc 2>/dev/null || echo 2)
 LIVEKIT_CLIENT := livekit-client@2.23.0
 VENDOR_JS      := bridge/static/vendor/livekit-client.umd.js
 
-.PHONY: setup run test test-unit lint format typecheck bench bench-agent deploy-check lock \
-	web-vendor clean
+.PHONY: setup run test test-unit cpu-install-check lint format typecheck bench bench-agent deploy-check lock \
+	web-vendor clean tools livekit-dev bench-livekit
 
-setup: $(STAMP) $(VENDOR_JS)
+setup: $(STAMP) $(VENDOR_JS) tools
 
 # Idempotent: re-runs only when pyproject.toml changes (or the venv is gone).
 $(STAMP): pyproject.toml
@@ -33,6 +33,16 @@ $(VENDOR_JS):
 	else \
 		echo "npm not found: the web page's WebRTC mode stays off (install npm, make web-vendor)"; \
 	fi
+
+# LiveKit's servers, pinned, built with Go into .tools/bin (skipped when already built; without
+# Go, one line says how to get livekit-server otherwise): scripts/livekit-tools.sh.
+tools:
+	@bash scripts/livekit-tools.sh
+
+# Redis, livekit-server and livekit-sip on loopback, and the tutor's agent worker: with
+# `make run` beside it, the page's "Chamar por WebRTC" talks to the tutor through a real SFU.
+livekit-dev: setup
+	@bash scripts/livekit-dev.sh
 
 run: setup
 	$(BIN)/parle serve
@@ -61,6 +71,9 @@ bench: setup
 bench-agent: setup
 	$(BIN)/python bench/bench_agent.py
 
+bench-livekit: setup
+	$(BIN)/python bench/bench_livekit.py
+
 # Validates deploy/ (compose.yaml, livekit.yaml, sip.yaml, .env.example) and the Dockerfile,
 # offline, with no Docker engine.
 deploy-check: setup
@@ -75,3 +88,15 @@ lock: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache reply.wav bridge/static/vendor
+
+# Proves a `cpu`-only install runs a whole turn offline: a fresh venv with `.[cpu]` alone (no
+# torch, no test tools) speaks one reply to a test clip. `.ci/run` runs it after the tests.
+CPU_ONLY := $(or $(TMPDIR),/tmp)/parle-cpu-only
+cpu-install-check: setup
+	rm -rf $(CPU_ONLY) && $(PYTHON) -m venv $(CPU_ONLY)
+	$(CPU_ONLY)/bin/python -m pip install --quiet --upgrade pip
+	CMAKE_BUILD_PARALLEL_LEVEL=$(NPROC) $(CPU_ONLY)/bin/python -m pip install --quiet '.[cpu]'
+	! $(CPU_ONLY)/bin/python -c "import torch" 2>/dev/null
+	cd $(CPU_ONLY) && PARLE_OFFLINE=1 bin/parle turn $(CURDIR)/tests/data/audio/utterances/u01.wav \
+		--out $(CPU_ONLY)/reply.wav --json
+	rm -rf $(CPU_ONLY)

@@ -1,5 +1,7 @@
 """`TutorAgent`: PARLE's tutor in a LiveKit room. The pedagogy is the core's
-(`parle.tutor`): the same prompts, the same correction side channel, the same level smoothing.
+(`parle.tutor`): the same prompts, the same correction side channel, and the same tutor
+policy (`parle.tutor.policy`) as the server's pipeline, so a level means the same thing at
+every door.
 """
 
 from __future__ import annotations
@@ -10,10 +12,14 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from livekit.agents import Agent, ModelSettings, llm
+from livekit.agents.voice.generation import INSTRUCTIONS_MESSAGE_ID
 
+from agent.plugins import ParleLLM, ParleTTS
+from parle import wire
 from parle.tutor.corrections import Correction, SideChannelSplitter, parse_correction
-from parle.tutor.levels import LevelEstimator, LevelTracker, LexicalLevelEstimator, policy_for
-from parle.tutor.prompts import Region, system_prompt, turn_reminder
+from parle.tutor.levels import LevelEstimator, LevelTracker, LexicalLevelEstimator
+from parle.tutor.policy import TurnSettings, TutorPolicy
+from parle.tutor.prompts import Region
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +32,15 @@ Publisher = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class TutorAgent(Agent):
-    """A patient Brazilian-Portuguese tutor: greets the learner, adapts to their level (prompt,
-    reply length, speaking rate, turn-taking patience), and sends corrections apart from speech.
+    """A patient Brazilian-Portuguese tutor: greets the learner, follows their level and sends
+    corrections apart from speech.
+
+    Each learner turn's words are estimated off the event loop and smoothed by the session's
+    `LevelTracker`; the tutor policy turns the level into the system prompt, the reply's
+    `max_tokens` (`ParleLLM`), the speaking speed (`ParleTTS`) and the endpointing delays (the
+    session's turn handling). A level change steers the reply to that very turn (prompt,
+    length, speed) and the learner's next turn-taking; the starting level's settings are
+    applied when the agent enters the session.
     """
 
     def __init__(
@@ -39,10 +52,12 @@ class TutorAgent(Agent):
         publish: Publisher | None = None,
         greeting: str = GREETING,
     ) -> None:
-        super().__init__(instructions=system_prompt(level, region))
-        self.region: Region = region
-        self.tracker = LevelTracker(level.upper(), start=level.upper())
-        self.estimator = estimator if estimator is not None else LexicalLevelEstimator()
+        self.policy = TutorPolicy(
+            estimator if estimator is not None else LexicalLevelEstimator(), region=region
+        )
+        self.tracker = LevelTracker(level)
+        self.turn_settings: TurnSettings = self.policy.settings(self.tracker.level)
+        super().__init__(instructions=self.turn_settings.system_prompt)
         self.publish = publish
         self.greeting = greeting
         self.corrections: list[Correction] = []
@@ -51,25 +66,51 @@ class TutorAgent(Agent):
     def level(self) -> str:
         return self.tracker.level
 
+    @property
+    def region(self) -> Region:
+        return self.policy.region
+
     async def on_enter(self) -> None:
+        self._apply(self.turn_settings)
         await self.session.say(self.greeting)
 
     async def on_user_turn_completed(
         self, turn_ctx: llm.ChatContext, new_message: llm.ChatMessage
     ) -> None:
-        """Estimate the learner's level from what they said; steer the next reply by it."""
+        """Estimate the learner's level from what they said; steer the reply by it."""
         text = new_message.text_content or ""
         if not text.strip():
             return
-        before = self.tracker.level
-        estimate = self.estimator.estimate(text)
-        level = self.tracker.observe(estimate)
-        if level != before:
-            await self.update_instructions(system_prompt(level, self.region))
-        # The language is pinned every turn: small models drift into English.
-        turn_ctx.add_message(role="system", content=turn_reminder(level, self.region))
-        await self._publish(
-            {"type": "level", "level": level, "estimate": estimate.level, "scores": estimate.scores}
+        turn = await self.policy.turn(self.tracker, text)
+        self.turn_settings = turn
+        if turn.changed:
+            log.info("learner level changed", extra={"level": turn.level})
+            await self.update_instructions(turn.system_prompt)
+            # `turn_ctx` was copied before the change: this reply gets the new prompt too, and
+            # a reply generated preemptively at the old level no longer matches it, so the
+            # framework discards it.
+            _replace_instructions(turn_ctx, turn.system_prompt)
+            self._apply(turn)
+        if turn.estimate is not None:
+            await self._publish(
+                wire.LevelMessage(
+                    level=turn.level, estimate=turn.estimate.level, scores=turn.estimate.scores
+                )
+            )
+
+    def _apply(self, turn: TurnSettings) -> None:
+        """The level's reply length, speaking speed and turn-taking patience, for what comes
+        next: the next LLM request, the next text spoken, the learner's next turn."""
+        session = self.session
+        if isinstance(session.llm, ParleLLM):
+            session.llm.update_options(max_tokens=turn.max_tokens)
+        if isinstance(session.tts, ParleTTS):
+            session.tts.update_options(speed=turn.tts_speed)
+        session.update_options(
+            endpointing_opts={
+                "min_delay": turn.min_endpointing_delay_s,
+                "max_delay": turn.max_endpointing_delay_s,
+            }
         )
 
     def llm_node(
@@ -79,7 +120,14 @@ class TutorAgent(Agent):
         model_settings: ModelSettings,
     ) -> AsyncIterable[llm.ChatChunk | str]:
         """The LLM's text without the correction block: speech stops at the marker, the block
-        goes out on the `parle.tutor` topic once the reply ends."""
+        goes out on the `parle.tutor` topic once the reply ends.
+
+        The request ends with the level's reminder (it pins the language: small models drift
+        into English), after the history and the learner's words, as the server's requests
+        do; it is added to this request's copy only, never to the session's history.
+        """
+        chat_ctx = chat_ctx.copy()
+        chat_ctx.add_message(role="system", content=self.turn_settings.reminder)
         return self._spoken_only(Agent.default.llm_node(self, chat_ctx, tools, model_settings))
 
     async def _spoken_only(self, upstream: Any) -> AsyncIterator[llm.ChatChunk | str]:
@@ -100,23 +148,27 @@ class TutorAgent(Agent):
         correction = parse_correction(splitter.block)
         if correction is not None:
             self.corrections.append(correction)
-            await self._publish({"type": "correction", **correction.as_dict()})
+            await self._publish(wire.CorrectionMessage.of(correction))
 
-    async def _publish(self, event: dict[str, Any]) -> None:
+    async def _publish(self, message: wire.LevelMessage | wire.CorrectionMessage) -> None:
         if self.publish is None:
             return
         try:
-            await self.publish(event)
+            # The same shape as the WebSocket's `level` and `correction` messages.
+            await self.publish(message.model_dump(mode="json"))
         except Exception as exc:  # a side channel must never break the spoken turn
             log.warning("tutor event not sent", extra={"error_type": type(exc).__name__})
 
-    def endpointing(self) -> dict[str, float]:
-        """The turn-taking patience for the learner's current level."""
-        policy = policy_for(self.level)
-        return {
-            "min_delay": policy.min_endpointing_delay_s,
-            "max_delay": policy.max_endpointing_delay_s,
-        }
+
+def _replace_instructions(chat_ctx: llm.ChatContext, instructions: str) -> None:
+    """Put `instructions` in place of the agent's instructions message in `chat_ctx`."""
+    index = chat_ctx.index_by_id(INSTRUCTIONS_MESSAGE_ID)
+    if index is None:
+        return
+    old = chat_ctx.items[index]
+    chat_ctx.items[index] = llm.ChatMessage(
+        id=INSTRUCTIONS_MESSAGE_ID, role="system", content=[instructions], created_at=old.created_at
+    )
 
 
 def _chunk_text(chunk: llm.ChatChunk) -> str | None:

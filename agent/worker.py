@@ -19,7 +19,8 @@ from agent.metrics import TurnMetricsReporter
 from agent.plugins import ParleLLM, ParleSTT, ParleTTS
 from agent.plugins._http import server_headers, settings
 from agent.tutor import GREETING, PHONE_GREETING, TutorAgent, room_publisher
-from parle.tutor.levels import LEVELS, endpointing_delays
+from parle.tutor.levels import LEVELS, LevelEstimator
+from parle.tutor.policy import TutorPolicy, build_estimator
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +62,24 @@ def _gauge(metrics: str, name: str) -> float:
 
 
 def prewarm(proc: JobProcess) -> None:
-    """Light things only (never Whisper, TTS or the LLM): Silero VAD and the local turn
-    detector, loaded once per job process."""
+    """Never Whisper, TTS or the LLM (they stay in the PARLE server): Silero VAD, the local
+    turn detector and the profile's CEFR level estimator (`PARLE_LEVEL_ESTIMATOR`, as the
+    server builds it), loaded once per job process before any call arrives."""
     from livekit.agents import inference
     from livekit.plugins import silero
 
     proc.userdata["vad"] = silero.VAD.load()
     # v1-mini runs locally (livekit-local-inference): nothing calls LiveKit Cloud.
     proc.userdata["turn_detector"] = inference.TurnDetector(version="v1-mini")
+    proc.userdata["estimator"] = load_level_estimator()
+
+
+def load_level_estimator() -> LevelEstimator:
+    """The profile's CEFR level estimator (`PARLE_LEVEL_ESTIMATOR`: lexical or the mdeberta
+    classifier), built as the server builds it, and loaded."""
+    estimator = build_estimator(settings())
+    estimator.load()
+    return estimator
 
 
 server = AgentServer(
@@ -80,16 +91,20 @@ server = AgentServer(
 
 
 def build_session(userdata: dict[str, Any], level: str) -> AgentSession[Any]:
-    """The voice session: PARLE plugins, local VAD and turn detection, learner-paced."""
-    low, high = endpointing_delays(level)
+    """The voice session: PARLE plugins, local VAD and turn detection, learner-paced from the
+    first turn (`TutorAgent` keeps these settings on the learner's level afterwards)."""
+    turn = TutorPolicy(region=settings().region).settings(level)
     return AgentSession(
         stt=ParleSTT(),
-        llm=ParleLLM(),
-        tts=ParleTTS(),
+        llm=ParleLLM(max_tokens=turn.max_tokens),
+        tts=ParleTTS(speed=turn.tts_speed),
         vad=userdata["vad"],
         turn_handling={
             "turn_detection": userdata["turn_detector"],
-            "endpointing": {"min_delay": low, "max_delay": high},
+            "endpointing": {
+                "min_delay": turn.min_endpointing_delay_s,
+                "max_delay": turn.max_endpointing_delay_s,
+            },
             "interruption": {
                 "enabled": True,
                 "mode": "vad",
@@ -137,6 +152,7 @@ async def start_tutoring(
     agent = TutorAgent(
         level=level,
         region=settings().region,
+        estimator=userdata["estimator"],
         publish=room_publisher(room),
         greeting=PHONE_GREETING if phone else GREETING,
     )

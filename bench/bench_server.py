@@ -150,7 +150,9 @@ async def load(
 
 async def in_process_baseline(audio: bytes, turns: int = 300) -> float:
     reply = ["Muito bem", ", Ana!", " De onde", " você é?", " Eu moro", " no Brasil."]
-    pipeline = TurnPipeline(InstantTranscriber(), ScriptedChatModel(reply), InstantSynthesizer())
+    pipeline = TurnPipeline(
+        InstantTranscriber(vad=False), ScriptedChatModel(reply), InstantSynthesizer()
+    )
     values = [(await one_turn(pipeline, audio)).ttfa_ms or 0.0 for _ in range(turns)]
     return round(statistics.median(values), 2)
 

@@ -85,7 +85,9 @@ async def real_engines(clips: list[str], runs: int) -> dict[str, Any]:
 async def overhead(turns: int = 300) -> dict[str, float]:
     """TTFA with engines that take no time: what the pipeline itself costs."""
     reply = ["Muito bem", ", Ana!", " De onde", " você é?"]
-    pipeline = TurnPipeline(InstantTranscriber(), ScriptedChatModel(reply), InstantSynthesizer())
+    pipeline = TurnPipeline(
+        InstantTranscriber(vad=False), ScriptedChatModel(reply), InstantSynthesizer()
+    )
     tone = (np.sin(np.arange(16_000) / 5) * 8000).astype("<i2").tobytes()
     data = wav_bytes(tone, 16_000)
     samples = await pipeline.decode(data)

@@ -27,7 +27,9 @@ def main() -> None:
         client_turns_per_minute=1_000_000,
         max_sessions=100_000,
     )
-    engines = EngineSet(InstantTranscriber(), ScriptedChatModel(REPLY), InstantSynthesizer())
+    engines = EngineSet(
+        InstantTranscriber(vad=False), ScriptedChatModel(REPLY), InstantSynthesizer()
+    )
     uvicorn.run(
         create_app(settings, engines=engines),
         host="127.0.0.1",

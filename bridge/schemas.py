@@ -1,8 +1,9 @@
-"""The WebSocket protocol's JSON messages (`/ws/stream`), discriminated by `type`.
+"""What clients send the server, and the WebSocket's own control answers.
 
-Client -> server: one binary message per utterance (a recorded blob), or one of
-`ClientMessage`. Server -> client: the `Server*` messages below as JSON text, and binary
-messages, each a complete playable WAV chunk of the reply, in order.
+Client -> server on `/ws/stream`: one binary message per utterance (a recorded blob), or one
+of `ClientMessage`. Server -> client: a turn's messages (`parle.wire`, shared with every door)
+and the control answers below as JSON text, and binary messages, each a complete playable WAV
+chunk of the reply, announced by an `audio` message, in order.
 """
 
 from __future__ import annotations
@@ -57,70 +58,6 @@ class ServerReady(BaseModel):
     type: Literal["ready"] = "ready"
     session_id: str
     voices: list[str]
-
-
-class ServerStage(BaseModel):
-    type: Literal["stage"] = "stage"
-    stage: Literal["stt", "llm", "tts"]
-
-
-class ServerTranscript(BaseModel):
-    type: Literal["transcript"] = "transcript"
-    transcript: str
-    stt_ms: float
-
-
-class ServerLevel(BaseModel):
-    """The learner's level (smoothed over the session), this utterance's estimate, scores."""
-
-    type: Literal["level"] = "level"
-    level: str
-    estimate: str
-    scores: dict[str, float]
-
-
-class ServerCorrection(BaseModel):
-    """The tutor's correction of this utterance, apart from the spoken reply."""
-
-    type: Literal["correction"] = "correction"
-    original: str
-    corrected: str
-    explanation: str
-    kind: str
-
-
-class ServerResponseDelta(BaseModel):
-    type: Literal["response_delta"] = "response_delta"
-    delta: str
-
-
-class ServerResponse(BaseModel):
-    type: Literal["response"] = "response"
-    response: str
-    llm_ms: float
-
-
-class ServerAudio(BaseModel):
-    """Announces the binary WAV message that follows it."""
-
-    type: Literal["audio"] = "audio"
-    index: int
-    sample_rate: int
-    bytes: int
-
-
-class ServerComplete(BaseModel):
-    type: Literal["complete"] = "complete"
-    transcript: str
-    response: str
-    timing: dict[str, float | None]
-    chunks: int
-
-
-class ServerError(BaseModel):
-    type: Literal["error"] = "error"
-    message: str
-    code: str
 
 
 class ServerAck(BaseModel):

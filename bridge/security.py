@@ -3,7 +3,9 @@ a query parameter."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
 
@@ -27,10 +29,38 @@ def key_is_valid(keys: list[str], presented: str | None) -> bool:
     return any(matches)
 
 
-def client_id(connection: HTTPConnection) -> str:
-    """Who a limit applies to: the API key when there is one, else the peer address."""
+def client_id(connection: HTTPConnection, keys: list[str]) -> str:
+    """Who a limit applies to: the API key when keys are on and it is a valid one (its whole
+    value, hashed), else the peer address: made-up keys never buy a client fresh limits."""
     key = presented_key(connection)
-    if key:
-        return "key:" + key[:8]
+    if keys and key and key_is_valid(keys, key):
+        return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
     host = connection.client.host if connection.client else "unknown"
     return "ip:" + host
+
+
+def origin_allowed(connection: HTTPConnection, allowed: list[str]) -> bool:
+    """Whether a browser page at the request's `Origin` may use this connection (the
+    WebSocket, which CORS does not cover). Allowed: no `Origin` (not a browser), the
+    server's own origin (the `Origin` names the `Host` the request was sent to), and, when
+    `PARLE_CORS_ORIGINS` lists some, those. With none listed, any origin (unchanged)."""
+    origin = connection.headers.get("origin")
+    if origin is None or not allowed or origin in allowed:
+        return True
+    return _same_origin(origin, connection.headers.get("host", ""))
+
+
+def _same_origin(origin: str, host: str) -> bool:
+    try:
+        page = urlsplit(origin)
+        server = urlsplit("//" + host)
+        page_port = page.port or _DEFAULT_PORTS.get(page.scheme)
+        server_port = server.port or _DEFAULT_PORTS.get(page.scheme)
+    except ValueError:  # a malformed port or address
+        return False
+    if page.scheme not in _DEFAULT_PORTS or not page.hostname or not server.hostname:
+        return False  # "null" (a sandboxed page, a file) and other oddities
+    return (page.hostname, page_port) == (server.hostname, server_port)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -1,10 +1,11 @@
 """`make deploy-check`: validate deploy/ offline, with no Docker engine.
 
 Checks compose.yaml (services, start order on health, health checks, GPU reservations,
-pinned images, every `${VAR}` listed in .env.example, no secret written in), livekit.yaml
-(known keys only, so a typo is caught; ports; redis; no keys in the file), sip.yaml, and the
-Dockerfile (non-root, health check, lock file). When `docker compose` is installed it also
-runs `docker compose config` on the file. Exit 1 with one line per problem.
+pinned images, every `${VAR}` listed in .env.example, no secret written in), livekit.yaml (at
+the repository root, shared with `make livekit-dev`: known keys only, so a typo is caught;
+ports; redis; no keys in the file), sip.yaml, and the Dockerfile (non-root, health check, lock
+file). When `docker compose` is installed it also runs `docker compose config` on the file.
+Exit 1 with one line per problem.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import yaml
 
 DEPLOY = Path(__file__).resolve().parent
 REPO = DEPLOY.parent
+LIVEKIT_YAML = REPO / "livekit.yaml"  # compose mounts ../livekit.yaml
 
 SERVICES = {"redis", "livekit-server", "livekit-sip", "vllm", "parle-server", "parle-agent"}
 # service -> the services it must wait for, healthy
@@ -179,10 +181,13 @@ def docker_compose_config() -> list[str]:
     if probe.returncode != 0:
         return []
     with tempfile.TemporaryDirectory() as tmp:
-        shutil.copytree(DEPLOY, tmp, dirs_exist_ok=True)
-        shutil.copy(DEPLOY / ".env.example", Path(tmp) / ".env")
+        # The same layout as the repository: compose.yaml points at ../livekit.yaml.
+        shutil.copytree(DEPLOY, f"{tmp}/deploy", dirs_exist_ok=True)
+        shutil.copy(LIVEKIT_YAML, f"{tmp}/livekit.yaml")
+        shutil.copy(DEPLOY / ".env.example", f"{tmp}/deploy/.env")
         result = subprocess.run(
-            [docker, "compose", "-f", f"{tmp}/compose.yaml", "--env-file", f"{tmp}/.env",
+            [docker, "compose", "-f", f"{tmp}/deploy/compose.yaml", "--env-file",
+             f"{tmp}/deploy/.env",
              "config", "--quiet"],
             capture_output=True, text=True, check=False,
             env={"PATH": "/usr/bin:/bin", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s"},
@@ -190,12 +195,14 @@ def docker_compose_config() -> list[str]:
     return [f"docker compose config: {result.stderr.strip()}"] if result.returncode else []
 
 
-def run_checks(deploy: Path = DEPLOY, dockerfile: Path = REPO / "Dockerfile") -> list[str]:
+def run_checks(
+    deploy: Path = DEPLOY, dockerfile: Path = REPO / "Dockerfile", livekit: Path = LIVEKIT_YAML
+) -> list[str]:
     env = env_example()
     return (
         check_compose((deploy / "compose.yaml").read_text(), env)
         + check_env_example(env)
-        + check_livekit((deploy / "livekit.yaml").read_text())
+        + check_livekit(livekit.read_text())
         + check_sip((deploy / "sip" / "sip.yaml").read_text())
         + check_dockerfile(dockerfile.read_text())
     )

@@ -88,7 +88,8 @@ class ParleServer:
         from bridge.app import EngineSet, create_app
         from parle.config import load_settings
         from parle.engines.llm_server import LlmServer
-        from parle.runtime import build_chat, build_estimator, build_synthesizer, build_transcriber
+        from parle.runtime import build_chat, build_synthesizer, build_transcriber
+        from parle.tutor.policy import build_estimator
 
         settings = load_settings(host="0.0.0.0")
         transcriber, synthesizer = build_transcriber(settings), build_synthesizer(settings)

@@ -135,11 +135,12 @@ def decode_audio(
     return audio
 
 
-def concat_chunks(chunks: list[AudioChunk]) -> AudioChunk:
-    """Join audio chunks of one sample rate into one."""
-    if not chunks:
-        return AudioChunk(b"", 24_000)
-    rate = chunks[0].sample_rate
+def concat_chunks(chunks: list[AudioChunk], *, sample_rate: int | None = None) -> AudioChunk:
+    """Join audio chunks of one sample rate into one; `sample_rate` is the rate of an empty
+    join (and, when given, the one every chunk must have)."""
+    rate = sample_rate or (chunks[0].sample_rate if chunks else None)
+    if rate is None:
+        raise ValueError("joining no chunks needs a sample_rate")
     if any(c.sample_rate != rate for c in chunks):
         raise ValueError("audio chunks have different sample rates")
     return AudioChunk(b"".join(c.pcm for c in chunks), rate)

@@ -94,7 +94,7 @@ async def _run_turn(
         elif isinstance(event, CompleteEvent):
             complete = event
     assert complete is not None
-    return complete, concat_chunks(chunks) if chunks else AudioChunk(b"", 24_000)
+    return complete, concat_chunks(chunks, sample_rate=runtime.pipeline.synthesizer.sample_rate)
 
 
 def _report(complete: CompleteEvent, audio: AudioChunk, out: Path, *, as_json: bool) -> None:
@@ -131,31 +131,22 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """The PARLE server; engines load in the background and `/ready` says when."""
-    import uvicorn
-
     from bridge.app import create_app
+    from bridge.serving import serve
 
     host = args.host or settings.host
     port = args.port or settings.port
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     print(f"PARLE ({settings.profile} profile) on http://{shown}:{port}/ - loading engines...")
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level=args.log_level.lower(),
-        ws_max_size=settings.max_upload_bytes + 64 * 1024,
-        # PCM barely compresses, and deflating every chunk and message costs more CPU than
-        # the whole rest of the server (measured: bench/README.md).
-        ws_per_message_deflate=False,
-        timeout_graceful_shutdown=5,
-    )
+    # uvicorn's settings (slow-client bounds, connection limit) and its JSON logging live in
+    # bridge/serving.py, where the tests run the server with exactly them.
+    serve(create_app(settings), settings, host=host, port=port, log_level=args.log_level)
     return 0
 
 
 def cmd_level(settings: Settings, args: argparse.Namespace) -> int:
     """The CEFR level of one learner utterance, as the active profile's estimator sees it."""
-    from parle.runtime import build_estimator
+    from parle.tutor.policy import build_estimator
 
     estimator = build_estimator(settings)
     estimator.load()

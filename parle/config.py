@@ -16,7 +16,7 @@ Profile = Literal["gpu", "legacy", "cpu"]
 
 ENV_PREFIX = "PARLE_"
 
-# What each profile runs (DESIGN.md section 1). Keys are Settings field names.
+# What each profile runs (README.md, "Profiles and models"). Keys are Settings field names.
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "gpu": {
         "stt_model": "large-v3-turbo",
@@ -170,6 +170,10 @@ class Settings(BaseSettings):
     livekit_api_key: str = Field(default="", validation_alias="LIVEKIT_API_KEY")
     livekit_api_secret: str = Field(default="", validation_alias="LIVEKIT_API_SECRET")
     token_ttl_s: int = Field(default=600, ge=30, le=86_400)
+    # Whether `/api/token` signs the `room` and `identity` a caller names. Only for a trusted
+    # app backend that holds an API key and chooses them itself: otherwise any key holder
+    # could join a learner's room or take a learner's identity. Off: the server names both.
+    token_trust_client_names: bool = False
     # Let the agent start the LLM reply before the learner's turn is confirmed.
     agent_preemptive_generation: bool = True
     host: str = "127.0.0.1"
@@ -189,6 +193,10 @@ class Settings(BaseSettings):
     client_turns_per_minute: int = Field(default=60, ge=1)
     turn_timeout_s: float = Field(default=120.0, gt=0)
     stt_timeout_s: float = Field(default=30.0, gt=0)
+    # The speech API (`/v1/audio/speech`, the LiveKit agent's TTS): one request's text, and
+    # how long its synthesis may hold a compute slot.
+    speech_max_chars: int = Field(default=1000, ge=1, le=100_000)
+    speech_timeout_s: float = Field(default=60.0, gt=0)
     session_idle_s: float = Field(default=1800.0, gt=0)
 
     # Rented boxes (TensorDock): stop this instance after this many minutes with no one served
@@ -202,6 +210,13 @@ class Settings(BaseSettings):
     max_audio_seconds: float = Field(default=60.0, gt=0)
     min_audio_seconds: float = Field(default=0.2, ge=0)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # Slow clients (slowloris): a request's line and headers must arrive within
+    # `header_timeout_s` of the connection (or of the next request's first byte); its body
+    # may keep the server waiting `body_timeout_s` in all. Connections (WebSockets included)
+    # beyond `max_connections` are answered 503.
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=60.0, gt=0)
+    max_connections: int = Field(default=1000, ge=1)
 
     @model_validator(mode="after")
     def _fill_profile_defaults(self) -> Settings:
@@ -221,6 +236,10 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @property
+    def livekit_configured(self) -> bool:
+        return bool(self.livekit_url and self.livekit_api_key and self.livekit_api_secret)
 
     @property
     def models_dir(self) -> Path:

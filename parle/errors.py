@@ -1,4 +1,8 @@
-"""Typed errors whose messages are safe to show a client: no paths, no internals."""
+"""Typed errors whose messages are safe to show a client: no paths, no internals.
+
+Every engine failure reaches a door as an `EngineError` subclass (the pipeline wraps anything
+else an engine raises), so each door can answer it with a stable `code` and keep serving.
+"""
 
 from __future__ import annotations
 
@@ -21,12 +25,42 @@ class AudioInputError(ParleError):
 
 
 class EngineError(ParleError):
-    """A model or model server failed while serving a turn."""
+    """A model or model server could not serve a request."""
 
     code = "engine"
 
 
-class LlmUnavailableError(EngineError):
+class EngineUnavailableError(EngineError):
+    """An engine is not loaded, or its server does not answer: try again later."""
+
+    code = "engine_unavailable"
+
+
+class LlmUnavailableError(EngineUnavailableError):
     """The LLM server does not answer or answered with an error."""
 
     code = "llm_unavailable"
+
+
+class EngineFailedError(EngineError):
+    """An engine raised while serving a request; `stage` says which one (stt, llm, tts)."""
+
+    code = "engine_failed"
+
+    def __init__(self, message: str, *, stage: str) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.code = f"{stage}_failed"
+
+
+class EngineInputError(EngineError):
+    """The request asks an engine for something it cannot do (an unknown voice, a language
+    the STT does not know, a text longer than the model takes)."""
+
+    code = "engine_bad_input"
+
+
+class EngineTimeoutError(EngineError):
+    """An engine took longer than its time limit; the work was stopped."""
+
+    code = "timeout"

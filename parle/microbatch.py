@@ -4,6 +4,7 @@ milliseconds of each other share one model call (one encoder pass on the GPU).""
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -33,7 +34,10 @@ class MicroBatcher(Generic[Item, Result]):
         self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._running = False
-        self.batch_sizes: list[int] = []  # one entry per model call (for metrics and tests)
+        # The running batch's task: held so it is not collected mid-call, cancelled by close().
+        self._tasks: set[asyncio.Task[None]] = set()
+        # The sizes of the latest model calls (for metrics and tests), bounded.
+        self.batch_sizes: deque[int] = deque(maxlen=1024)
 
     async def submit(self, item: Item) -> Result:
         """`item`'s result, computed in a batch with whatever arrived alongside it."""
@@ -56,7 +60,21 @@ class MicroBatcher(Generic[Item, Result]):
             return
         batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
         self._running = True
-        loop.create_task(self._run(batch, loop))
+        task = loop.create_task(self._run(batch, loop))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def close(self) -> None:
+        """Fail what waits, cancel the batch in flight; the batcher takes no more work."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for _, future in self._pending:
+            if not future.done():
+                future.cancel()
+        self._pending.clear()
+        for task in list(self._tasks):
+            task.cancel()
 
     async def _run(
         self, batch: list[tuple[Item, asyncio.Future[Result]]], loop: asyncio.AbstractEventLoop

@@ -1,25 +1,24 @@
-"""Builds the active profile's engines from settings, loads them once, and owns their life."""
+"""Builds the active profile's engines from settings, loads them once, and owns their life.
+
+Each engine's module is imported only when the profile builds it (the registries below), so a
+`cpu` install never imports torch, and a `gpu` install never imports onnxruntime.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 from parle.config import Settings
 from parle.engines.base import ChatModel, Synthesizer, Transcriber
 from parle.engines.chat import OpenAIChatModel
-from parle.engines.kokoro import KokoroSynthesizer
-from parle.engines.kokoro_torch import KokoroTorchSynthesizer
 from parle.engines.llm_server import LlmServer
-from parle.engines.qwen3_tts import Qwen3TtsSynthesizer
-from parle.engines.whisper import WhisperTranscriber
-from parle.engines.whisper_hf import HfWhisperTranscriber
 from parle.errors import ParleError
 from parle.models import (
     ModelNotFoundError,
     assemble_shipped,
-    classifier_spec,
     find_file,
     llm_spec,
     require,
@@ -29,7 +28,8 @@ from parle.models import (
 from parle.scheduler import ComputeGate
 from parle.sessions import SessionStore
 from parle.turn import TurnPipeline
-from parle.tutor.levels import LevelEstimator, LexicalLevelEstimator
+from parle.tutor.levels import LevelEstimator
+from parle.tutor.policy import build_estimator
 from parle.tutor.prompts import build_messages
 
 
@@ -39,21 +39,11 @@ class UnsupportedEngineError(ParleError):
     code = "unsupported_engine"
 
 
-def build_transcriber(settings: Settings) -> WhisperTranscriber | HfWhisperTranscriber:
-    """The profile's Whisper (not loaded yet), on the configured backend."""
-    model = require(stt_spec(settings), settings)
-    if settings.stt_backend == "transformers":
-        return HfWhisperTranscriber(
-            model.path,
-            device=settings.stt_device,
-            dtype=_torch_dtype(settings.stt_compute_type, settings.stt_device),
-            language=settings.stt_language,
-            min_speech_ms=settings.stt_min_speech_ms,
-            batch_window_s=settings.stt_batch_window_ms / 1000,
-            max_batch=settings.stt_max_batch,
-        )
+def _faster_whisper(settings: Settings) -> Transcriber:
+    from parle.engines.whisper import WhisperTranscriber
+
     return WhisperTranscriber(
-        model.path,
+        require(stt_spec(settings), settings).path,
         device=settings.stt_device,
         compute_type=settings.stt_compute_type,
         language=settings.stt_language,
@@ -65,6 +55,20 @@ def build_transcriber(settings: Settings) -> WhisperTranscriber | HfWhisperTrans
     )
 
 
+def _transformers_whisper(settings: Settings) -> Transcriber:
+    from parle.engines.whisper_hf import HfWhisperTranscriber
+
+    return HfWhisperTranscriber(
+        require(stt_spec(settings), settings).path,
+        device=settings.stt_device,
+        dtype=_torch_dtype(settings.stt_compute_type, settings.stt_device),
+        language=settings.stt_language,
+        min_speech_ms=settings.stt_min_speech_ms,
+        batch_window_s=settings.stt_batch_window_ms / 1000,
+        max_batch=settings.stt_max_batch,
+    )
+
+
 def _torch_dtype(compute_type: str, device: str) -> str:
     """CTranslate2's compute types as a torch dtype (int8 kinds have no torch twin here)."""
     if compute_type in ("float16", "bfloat16", "float32"):
@@ -72,31 +76,9 @@ def _torch_dtype(compute_type: str, device: str) -> str:
     return "float32" if device == "cpu" else "float16"
 
 
-AnySynthesizer = KokoroSynthesizer | KokoroTorchSynthesizer | Qwen3TtsSynthesizer
+def _kokoro_onnx(settings: Settings) -> Synthesizer:
+    from parle.engines.kokoro import KokoroSynthesizer
 
-
-def build_synthesizer(settings: Settings) -> AnySynthesizer:
-    """The profile's TTS (not loaded yet)."""
-    if settings.tts_engine == "kokoro-torch":
-        (model_spec,) = tts_specs(settings)
-        return KokoroTorchSynthesizer(
-            require(model_spec, settings).folder,
-            voice=settings.tts_voice,
-            device=settings.tts_device,
-            speed=settings.tts_speed,
-        )
-    if settings.tts_engine == "qwen3":
-        (model_spec,) = tts_specs(settings)
-        return Qwen3TtsSynthesizer(
-            require(model_spec, settings).folder,
-            speaker=settings.qwen3_speaker,
-            language=settings.qwen3_language,
-            device=settings.tts_device,
-            max_streams=settings.qwen3_max_streams,
-            max_positions=settings.qwen3_max_positions,
-            first_chunk_frames=settings.qwen3_first_chunk_frames,
-            chunk_frames=settings.qwen3_chunk_frames,
-        )
     model_spec, voices_spec = tts_specs(settings)
     model = require(model_spec, settings)
     onnx = model.path if model.path.is_file() else None
@@ -124,14 +106,55 @@ def build_synthesizer(settings: Settings) -> AnySynthesizer:
     )
 
 
-def build_estimator(settings: Settings) -> LevelEstimator:
-    """The profile's CEFR level estimator (not loaded yet)."""
-    if settings.level_estimator == "mdeberta":
-        from parle.tutor.mdeberta import MdebertaLevelEstimator
+def _kokoro_torch(settings: Settings) -> Synthesizer:
+    from parle.engines.kokoro_torch import KokoroTorchSynthesizer
 
-        model = require(classifier_spec(settings), settings)
-        return MdebertaLevelEstimator(model.path, device=settings.classifier_device)
-    return LexicalLevelEstimator()
+    (model_spec,) = tts_specs(settings)
+    return KokoroTorchSynthesizer(
+        require(model_spec, settings).folder,
+        voice=settings.tts_voice,
+        device=settings.tts_device,
+        speed=settings.tts_speed,
+    )
+
+
+def _qwen3_tts(settings: Settings) -> Synthesizer:
+    from parle.engines.qwen3_tts import Qwen3TtsSynthesizer
+
+    (model_spec,) = tts_specs(settings)
+    return Qwen3TtsSynthesizer(
+        require(model_spec, settings).folder,
+        speaker=settings.qwen3_speaker,
+        language=settings.qwen3_language,
+        device=settings.tts_device,
+        max_streams=settings.qwen3_max_streams,
+        max_positions=settings.qwen3_max_positions,
+        first_chunk_frames=settings.qwen3_first_chunk_frames,
+        chunk_frames=settings.qwen3_chunk_frames,
+    )
+
+
+# Engine name (`PARLE_STT_BACKEND`, `PARLE_TTS_ENGINE`) -> its builder, which imports the
+# engine's module only when called.
+TRANSCRIBERS: dict[str, Callable[[Settings], Transcriber]] = {
+    "faster-whisper": _faster_whisper,
+    "transformers": _transformers_whisper,
+}
+SYNTHESIZERS: dict[str, Callable[[Settings], Synthesizer]] = {
+    "kokoro": _kokoro_onnx,
+    "kokoro-torch": _kokoro_torch,
+    "qwen3": _qwen3_tts,
+}
+
+
+def build_transcriber(settings: Settings) -> Transcriber:
+    """The profile's Whisper (not loaded yet), on the configured backend."""
+    return TRANSCRIBERS[settings.stt_backend](settings)
+
+
+def build_synthesizer(settings: Settings) -> Synthesizer:
+    """The profile's TTS (not loaded yet)."""
+    return SYNTHESIZERS[settings.tts_engine](settings)
 
 
 def _shipped_voices(settings: Settings) -> Path | None:
@@ -194,8 +217,8 @@ class ParleRuntime:
         self.settings = settings
         self.llm_server: LlmServer | None = None
         self.chat: OpenAIChatModel | None = None
-        self.transcriber: WhisperTranscriber | HfWhisperTranscriber | None = None
-        self.synthesizer: AnySynthesizer | None = None
+        self.transcriber: Transcriber | None = None
+        self.synthesizer: Synthesizer | None = None
         self.estimator: LevelEstimator | None = None
         self.pipeline: TurnPipeline | None = None
 
@@ -229,8 +252,9 @@ class ParleRuntime:
             pass
 
     async def stop(self) -> None:
-        if isinstance(self.synthesizer, Qwen3TtsSynthesizer):
-            await asyncio.to_thread(self.synthesizer.close)
+        for engine in (self.synthesizer, self.transcriber):
+            if engine is not None:
+                await asyncio.to_thread(engine.close)
         if self.chat is not None:
             await self.chat.aclose()
         if self.llm_server is not None:

@@ -20,6 +20,10 @@ class SessionMemory:
         self._messages: deque[ChatMessage] = deque(maxlen=max(2 * max_turns, 0))
         self.last_used = time.monotonic()
         self.level: LevelTracker | None = None
+        # What this session tells the LLM beyond the system prompt, by source ("learner": the
+        # learner's profile, "scenario": the lesson's role-play), fixed for the session so the
+        # LLM server's prefix cache keeps hitting (`build_messages`' `context`).
+        self.notes: dict[str, str] = {}
 
     @property
     def messages(self) -> list[ChatMessage]:

@@ -7,29 +7,56 @@ measuring the pipeline's own overhead. Each mirrors a real engine that is tested
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 from parle.audio import AudioChunk, FloatAudio
-from parle.engines.base import ChatMessage, Transcript
+from parle.engines.base import WHISPER_LANGUAGES, ChatMessage, Transcript
 
 
 class InstantTranscriber:
-    """Hears `text` in any audio with at least one non-zero sample, nothing in digital silence."""
+    """Hears `text` wherever the real engines' speech gate (Silero VAD, as in
+    `WhisperTranscriber`) finds at least `min_speech_ms` of speech, nothing elsewhere: a tone,
+    noise or silence is no turn, as with the real engine. `vad=False` hears any non-zero
+    sample (the overhead benchmark, which must not measure Silero)."""
 
-    def __init__(self, text: str = "Olá, tudo bem?", *, delay_s: float = 0.0) -> None:
+    languages = WHISPER_LANGUAGES
+
+    def __init__(
+        self,
+        text: str = "Olá, tudo bem?",
+        *,
+        delay_s: float = 0.0,
+        vad: bool = True,
+        min_speech_ms: int = 250,
+    ) -> None:
         self.text = text
         self.delay_s = delay_s
+        self.vad = vad
+        self.min_speech_ms = min_speech_ms
         self.calls = 0
+        self.failure: Exception | None = None  # raised by every call while set
 
     def load(self) -> None:
         return None
 
+    def close(self) -> None:
+        return None
+
     async def transcribe(self, audio: FloatAudio, *, language: str | None = None) -> Transcript:
         self.calls += 1
+        if self.failure is not None:
+            raise self.failure
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
-        heard = self.text if bool(abs(audio).max() > 0) else ""
+        heard = self.text if await asyncio.to_thread(self._hears_speech, audio) else ""
         return Transcript(heard, language or "pt", audio.size / 16_000, 1.0 if heard else 0.0)
+
+    def _hears_speech(self, audio: FloatAudio) -> bool:
+        if not self.vad:
+            return bool(abs(audio).max() > 0)
+        from parle.engines.whisper import speech_region
+
+        return speech_region(audio, self.min_speech_ms) is not None
 
 
 class InstantSynthesizer:
@@ -43,15 +70,21 @@ class InstantSynthesizer:
         self.texts: list[str] = []
         self.speeds: list[float | None] = []
         self.cancelled = 0
+        self.failure: Exception | None = None  # raised by every call while set
 
     def load(self) -> None:
         return None
 
+    def close(self) -> None:
+        return None
+
     async def synthesize(
         self, text: str, *, voice: str | None = None, speed: float | None = None
-    ) -> AsyncIterator[AudioChunk]:
+    ) -> AsyncGenerator[AudioChunk, None]:
         self.texts.append(text)
         self.speeds.append(speed)
+        if self.failure is not None:
+            raise self.failure
         try:
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
@@ -69,7 +102,7 @@ class ScriptedChatModel:
         self.tokens = list(tokens)
         self.delay_s = delay_s
         self.requests: list[list[ChatMessage]] = []
-        self.closed_early = 0
+        self.max_tokens: list[int | None] = []
 
     async def stream(
         self,
@@ -77,15 +110,13 @@ class ScriptedChatModel:
         *,
         max_tokens: int | None = None,
         temperature: float | None = None,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         self.requests.append(list(messages))
-        sent = 0
-        try:
-            for token in self.tokens:
-                if self.delay_s:
-                    await asyncio.sleep(self.delay_s)
-                yield token
-                sent += 1
-        finally:
-            if sent < len(self.tokens):
-                self.closed_early += 1
+        self.max_tokens.append(max_tokens)
+        for token in self.tokens:
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            yield token
+
+    async def aclose(self) -> None:
+        return None

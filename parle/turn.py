@@ -20,12 +20,14 @@ from typing import ClassVar, Literal
 from parle.audio import AudioChunk, FloatAudio, decode_audio
 from parle.cutter import SentenceCutter, clean_for_speech
 from parle.engines.base import ChatMessage, ChatModel, Synthesizer, Transcriber, Transcript
-from parle.errors import EngineError
+from parle.errors import EngineFailedError, EngineTimeoutError, ParleError
+from parle.recording import LearnerRecorder, TurnRecord
 from parle.scheduler import LATER, URGENT, ComputeGate
 from parle.sessions import SessionMemory, SessionStore
 from parle.tutor.corrections import Correction, SideChannelSplitter, parse_correction
-from parle.tutor.levels import LevelEstimator, LevelTracker, policy_for
-from parle.tutor.prompts import Region, build_messages
+from parle.tutor.levels import LevelEstimator, LevelTracker
+from parle.tutor.policy import TutorPolicy
+from parle.tutor.prompts import Region
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +65,12 @@ class TranscriptEvent:
     kind: ClassVar[str] = "transcript"
     text: str
     stt_ms: float
-    language: str
-    confidence: float
 
 
 @dataclass(frozen=True)
 class ResponseDeltaEvent:
     kind: ClassVar[str] = "response_delta"
     delta: str
-    text: str
 
 
 @dataclass(frozen=True)
@@ -137,6 +136,8 @@ class TurnOptions:
     level: str | None = None
     max_tokens: int | None = None
     language: str | None = None  # the STT language for this turn (default: the pinned one)
+    learner_id: str | None = None  # who is speaking (their store record); None = anonymous
+    scenario: str | None = None  # the role-play lesson this session follows, by id
     sequential: bool = False
 
 
@@ -176,6 +177,7 @@ class TurnPipeline:
         compute: ComputeGate | None = None,
         estimator: LevelEstimator | None = None,
         region: Region = "BR",
+        recorder: LearnerRecorder | None = None,
     ) -> None:
         self.transcriber = transcriber
         self.chat = chat
@@ -191,14 +193,14 @@ class TurnPipeline:
         self.compute = compute
         self.estimator = estimator
         self.region: Region = region
+        self.recorder = recorder  # a known learner's long-term record (parle.recording)
 
     def _tracker(self, memory: SessionMemory, start: str | None) -> LevelTracker:
         """The session's level tracker; a client-given level (re)starts it there."""
         tracker = memory.level
         if tracker is None:
-            first = start or self.level
-            tracker = memory.level = LevelTracker(first, start=first)
-        elif start is not None and start != tracker.start:
+            tracker = memory.level = LevelTracker(start or self.level)
+        elif start is not None and start.upper() != tracker.start:
             tracker.reset(start)
         return tracker
 
@@ -215,6 +217,55 @@ class TurnPipeline:
             max_bytes=self.max_audio_bytes,
         )
 
+    async def transcribe(self, samples: FloatAudio, *, language: str | None = None) -> Transcript:
+        """Speech recognition as every door gets it: an urgent compute slot, the STT time
+        limit, and any engine failure as a typed `EngineError`."""
+        try:
+            async with self._compute(URGENT):
+                return await asyncio.wait_for(
+                    self.transcriber.transcribe(samples, language=language), self.stt_timeout_s
+                )
+        except TimeoutError:
+            raise EngineTimeoutError(
+                "Speech recognition took too long; please try again."
+            ) from None
+        except ParleError:
+            raise
+        except Exception as exc:
+            raise _engine_failure("stt", exc) from exc
+
+    async def synthesize(
+        self, text: str, *, voice: str | None, speed: float | None, priority: int = LATER
+    ) -> AsyncGenerator[AudioChunk, None]:
+        """One piece's speech as every door gets it: a compute slot at `priority` and any
+        engine failure as a typed `EngineError`."""
+        try:
+            async with (
+                self._compute(priority),
+                contextlib.aclosing(
+                    self.synthesizer.synthesize(text, voice=voice, speed=speed)
+                ) as chunks,
+            ):
+                async for chunk in chunks:
+                    yield chunk
+        except ParleError:
+            raise
+        except Exception as exc:
+            raise _engine_failure("tts", exc) from exc
+
+    async def speak_text(
+        self, text: str, *, voice: str | None = None, speed: float | None = None
+    ) -> AsyncGenerator[AudioChunk, None]:
+        """A whole text's speech, piece by piece (the speech API): the first piece is urgent,
+        the rest yield to other sessions' first pieces."""
+        cutter = SentenceCutter()
+        for index, piece in enumerate(cutter.push(text) + cutter.flush()):
+            priority = URGENT if index == 0 else LATER
+            pieces = self.synthesize(piece, voice=voice, speed=speed, priority=priority)
+            async with contextlib.aclosing(pieces):
+                async for chunk in pieces:
+                    yield chunk
+
     async def run(
         self,
         audio: bytes | FloatAudio,
@@ -228,18 +279,9 @@ class TurnPipeline:
         options = options or TurnOptions()
         samples = await self.decode(audio) if isinstance(audio, bytes) else audio
         yield StageEvent("stt")
-        try:
-            async with self._compute(URGENT):
-                transcript = await asyncio.wait_for(
-                    self.transcriber.transcribe(samples, language=options.language),
-                    self.stt_timeout_s,
-                )
-        except TimeoutError:
-            raise EngineError("Speech recognition took too long; please try again.") from None
+        transcript = await self.transcribe(samples, language=options.language)
         state.timings.stt_ms = _ms(state.started, time.perf_counter())
-        yield TranscriptEvent(
-            transcript.text, state.timings.stt_ms, transcript.language, transcript.confidence
-        )
+        yield TranscriptEvent(transcript.text, state.timings.stt_ms)
         async with contextlib.aclosing(self._reply(transcript, session, options, state)) as events:
             async for event in events:
                 yield event
@@ -274,24 +316,27 @@ class TurnPipeline:
             yield CompleteEvent("", "", timings)
             return
         memory = self.sessions.get(session) if isinstance(session, str) else session
-        tracker = self._tracker(memory, options.level)
-        if self.estimator is not None:
-            estimate = await asyncio.to_thread(self.estimator.estimate, transcript.text)
-            tracker.observe(estimate)
-            yield LevelEvent(tracker.level, estimate.level, estimate.scores)
-        # The level steers the prompt, the reply length and the speaking rate.
-        policy = policy_for(tracker.level)
+        if self.recorder is not None and options.learner_id:
+            key = session if isinstance(session, str) else None
+            await self.recorder.session_started(memory, options.learner_id, key)
+        # The tutor policy (shared with the LiveKit agent) decides what the level steers: the
+        # prompt, the reply length, the speaking rate. A client's explicit choice wins.
+        policy = TutorPolicy(self.estimator, region=self.region)
+        turn = await policy.turn(self._tracker(memory, options.level), transcript.text)
+        if turn.estimate is not None:
+            yield LevelEvent(turn.level, turn.estimate.level, turn.estimate.scores)
         options = replace(
             options,
-            level=tracker.level,
-            max_tokens=options.max_tokens or policy.max_tokens,
-            speed=options.speed or policy.tts_speed,
+            level=turn.level,
+            max_tokens=options.max_tokens or turn.max_tokens,
+            speed=options.speed or turn.tts_speed,
         )
-        messages = build_messages(
-            memory.messages, transcript.text, level=tracker.level, region=self.region
+        messages = turn.messages(
+            memory.messages, transcript.text, context=list(memory.notes.values())
         )
         yield StageEvent("llm")
         produce = self._sequential if options.sequential else self._streamed
+        correction: Correction | None = None
         # aclosing: a consumer that stops at a `yield` (a client gone) still cancels the
         # LLM and TTS tasks at once, not whenever the abandoned generator is collected.
         try:
@@ -301,6 +346,8 @@ class TurnPipeline:
                 async for event in merged:
                     if isinstance(event, AudioEvent) and timings.ttfa_ms is None:
                         timings.ttfa_ms = _ms(state.started, time.perf_counter())
+                    elif isinstance(event, CorrectionEvent):
+                        correction = event.correction
                     yield event
         except BaseException:
             # An interrupted reply is kept as far as it was written: the learner heard some.
@@ -310,6 +357,11 @@ class TurnPipeline:
         # Remembered before `complete` leaves: a client may stop reading right after it.
         memory.add_turn(transcript.text, state.response)
         timings.total_ms = _ms(state.started, time.perf_counter())
+        if self.recorder is not None and options.learner_id:
+            estimate = turn.estimate.level if turn.estimate is not None else None
+            self.recorder.turn_finished(memory, TurnRecord(
+                transcript.text, state.response, turn.level, estimate,
+                transcript.duration_s, timings.as_dict(), correction))  # fmt: skip
         yield CompleteEvent(transcript.text, state.response, timings)
 
     async def _merge(
@@ -412,15 +464,19 @@ class TurnPipeline:
             if not text:
                 return
             state.response += text
-            emit(ResponseDeltaEvent(text, state.response))
+            emit(ResponseDeltaEvent(text))
             if cutter is not None and pieces is not None:
                 for piece in cutter.push(text):
                     pieces.put_nowait(piece)
 
-        async for delta in self.chat.stream(messages, max_tokens=options.max_tokens):
-            if timings.llm_first_token_ms is None:
-                timings.llm_first_token_ms = _ms(started, time.perf_counter())
-            speak_text(side.push(delta))
+        # Closing the stream closes its HTTP request: the LLM server stops generating.
+        async with contextlib.aclosing(
+            self.chat.stream(messages, max_tokens=options.max_tokens)
+        ) as deltas:
+            while (delta := await _next_delta(deltas)) is not None:
+                if timings.llm_first_token_ms is None:
+                    timings.llm_first_token_ms = _ms(started, time.perf_counter())
+                speak_text(side.push(delta))
         speak_text(side.flush())
         if cutter is not None and pieces is not None:
             for piece in cutter.flush():
@@ -446,14 +502,36 @@ class TurnPipeline:
         started = time.perf_counter()
         # The first piece decides when the learner hears anything: it goes first.
         priority = URGENT if state.audio_index == 0 else LATER
+        chunks = self.synthesize(text, voice=options.voice, speed=options.speed, priority=priority)
         try:
-            async with self._compute(priority):
-                async for chunk in self.synthesizer.synthesize(
-                    text, voice=options.voice, speed=options.speed
-                ):
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
                     if timings.tts_first_chunk_ms is None:
                         timings.tts_first_chunk_ms = _ms(started, time.perf_counter())
                     emit(AudioEvent(chunk, state.audio_index, text))
                     state.audio_index += 1
         finally:
             timings.tts_ms = round(timings.tts_ms + _ms(started, time.perf_counter()), 1)
+
+
+_STAGE_NAMES = {"stt": "Speech recognition", "llm": "The language model", "tts": "Speech synthesis"}
+
+
+async def _next_delta(deltas: AsyncGenerator[str, None]) -> str | None:
+    """The LLM's next text, None at its end; only the model's own failures become
+    `llm_failed` (a bug in what PARLE does with the text stays an internal error)."""
+    try:
+        return await anext(deltas)
+    except StopAsyncIteration:
+        return None
+    except ParleError:
+        raise
+    except Exception as exc:
+        raise _engine_failure("llm", exc) from exc
+
+
+def _engine_failure(stage: str, exc: Exception) -> EngineFailedError:
+    """An engine's unexpected exception as the typed error every door answers; logged once
+    with its type only (its message may carry a learner's words or a path)."""
+    log.error("engine failed", extra={"stage": stage, "error_type": type(exc).__name__})
+    return EngineFailedError(f"{_STAGE_NAMES[stage]} failed; please try again.", stage=stage)

@@ -37,6 +37,12 @@ class ParleLLM(HttpClientOwner, llm.LLM[Any]):
         self.max_tokens = max_tokens or config.llm_max_tokens
         self.temperature = config.llm_temperature if temperature is None else temperature
 
+    def update_options(self, *, max_tokens: int | None = None) -> None:
+        """Options for the next requests (a request already sent keeps its own): the tutor
+        sets the reply length of the learner's level here."""
+        if max_tokens is not None:
+            self.max_tokens = max_tokens
+
     @property
     def model(self) -> str:
         return self._model or settings().llm_model
@@ -73,6 +79,9 @@ class ParleLLMStream(llm.LLMStream):
     def __init__(self, parle: ParleLLM, **kwargs: Any) -> None:
         super().__init__(parle, **kwargs)
         self._parle = parle
+        # Fixed when the request is made: a later `update_options` is for the next one.
+        self._max_tokens = parle.max_tokens
+        self._temperature = parle.temperature
 
     async def _run(self) -> None:
         messages, _ = self._chat_ctx.to_provider_format("openai")
@@ -81,8 +90,8 @@ class ParleLLMStream(llm.LLMStream):
             "messages": messages,
             "stream": True,
             "stream_options": {"include_usage": True},
-            "max_tokens": self._parle.max_tokens,
-            "temperature": self._parle.temperature,
+            "max_tokens": self._max_tokens,
+            "temperature": self._temperature,
         }
         request_id = uuid.uuid4().hex
         timeout = httpx.Timeout(self._conn_options.timeout)

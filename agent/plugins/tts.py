@@ -11,6 +11,8 @@ from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, tts
 
 from agent.plugins._http import HttpClientOwner, framework_errors, server_headers, settings
 
+# The rate the framework is told up front (PARLE's TTS engines all speak at 24 kHz); each
+# response's `X-Sample-Rate` is what its audio is played at.
 SAMPLE_RATE = 24_000
 
 
@@ -36,6 +38,14 @@ class ParleTTS(HttpClientOwner, tts.TTS[Any]):
         self.voice = voice
         self.speed = speed
 
+    def update_options(self, *, voice: str | None = None, speed: float | None = None) -> None:
+        """Options for the next texts (speech already requested keeps its own): the tutor
+        sets the speaking speed of the learner's level here."""
+        if voice is not None:
+            self.voice = voice
+        if speed is not None:
+            self.speed = speed
+
     @property
     def model(self) -> str:
         return settings().tts_model
@@ -60,19 +70,16 @@ class ParleChunkedStream(tts.ChunkedStream):
     def __init__(self, *, tts: ParleTTS, input_text: str, conn_options: APIConnectOptions):
         super().__init__(tts=tts, input_text=input_text, conn_options=conn_options)
         self._parle = tts
+        # Fixed when the text is handed over: a later `update_options` is for the next one.
+        self._voice = tts.voice
+        self._speed = tts.speed
 
     async def _run(self, output_emitter: tts.AudioEmitter) -> None:
         body: dict[str, object] = {"input": self._input_text, "response_format": "pcm"}
-        if self._parle.voice:
-            body["voice"] = self._parle.voice
-        if self._parle.speed:
-            body["speed"] = self._parle.speed
-        output_emitter.initialize(
-            request_id=uuid.uuid4().hex,
-            sample_rate=SAMPLE_RATE,
-            num_channels=1,
-            mime_type="audio/pcm",
-        )
+        if self._voice:
+            body["voice"] = self._voice
+        if self._speed:
+            body["speed"] = self._speed
         timeout = httpx.Timeout(self._conn_options.timeout, read=self._conn_options.timeout)
         with framework_errors("PARLE speech"):
             async with self._parle.client().stream(
@@ -85,6 +92,13 @@ class ParleChunkedStream(tts.ChunkedStream):
                 if response.status_code != 200:
                     await response.aread()
                     response.raise_for_status()
+                rate = response.headers.get("x-sample-rate", "")
+                output_emitter.initialize(
+                    request_id=uuid.uuid4().hex,
+                    sample_rate=int(rate) if rate.isdigit() else SAMPLE_RATE,
+                    num_channels=1,
+                    mime_type="audio/pcm",
+                )
                 async for chunk in response.aiter_bytes():
                     output_emitter.push(chunk)
         output_emitter.flush()

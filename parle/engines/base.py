@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypedDict
 
@@ -28,12 +28,32 @@ class Transcript:
         return not self.text.strip()
 
 
+# The language codes Whisper (every size, both backends) can be asked to transcribe.
+WHISPER_LANGUAGES = frozenset(
+    """
+    af am ar as az ba be bg bn bo br bs ca cs cy da de el en es et eu fa fi fo fr gl gu ha haw
+    he hi hr ht hu hy id is it ja jw ka kk km kn ko la lb ln lo lt lv mg mi mk ml mn mr ms mt
+    my ne nl nn no oc pa pl ps pt ro ru sa sd si sk sl sn so sq sr su sv sw ta te tg th tk tl
+    tr tt uk ur uz vi yi yo yue zh
+    """.split()  # noqa: SIM905
+)
+
+
 class Transcriber(Protocol):
-    """16 kHz mono float32 audio in, a finished `Transcript` out."""
+    """16 kHz mono float32 audio in, a finished `Transcript` out.
+
+    Every method raises `parle.errors.EngineError` subclasses only."""
+
+    # The language codes `transcribe(language=...)` accepts.
+    languages: frozenset[str]
 
     def load(self) -> None: ...
 
     async def transcribe(self, audio: FloatAudio, *, language: str | None = None) -> Transcript: ...
+
+    def close(self) -> None:
+        """Release what `load` took (threads, devices); idempotent."""
+        ...
 
 
 class Synthesizer(Protocol):
@@ -41,11 +61,20 @@ class Synthesizer(Protocol):
 
     sample_rate: int
 
+    @property
+    def voices(self) -> list[str]:
+        """The voices `synthesize(voice=...)` accepts (after `load`)."""
+        ...
+
     def load(self) -> None: ...
+
+    def close(self) -> None:
+        """Release what `load` took (threads, devices); idempotent."""
+        ...
 
     def synthesize(
         self, text: str, *, voice: str | None = None, speed: float | None = None
-    ) -> AsyncIterator[AudioChunk]: ...
+    ) -> AsyncGenerator[AudioChunk, None]: ...
 
 
 class ChatModel(Protocol):
@@ -57,4 +86,8 @@ class ChatModel(Protocol):
         *,
         max_tokens: int | None = None,
         temperature: float | None = None,
-    ) -> AsyncIterator[str]: ...
+    ) -> AsyncGenerator[str, None]: ...
+
+    async def aclose(self) -> None:
+        """Close the connections to the model server."""
+        ...

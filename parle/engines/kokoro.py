@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from parle.audio import AudioChunk, float_to_pcm16
+from parle.errors import EngineInputError, EngineUnavailableError
 
 if TYPE_CHECKING:
     from kokoro_onnx import Kokoro
@@ -57,7 +58,7 @@ def pick_voice(voices: list[str], requested: str | None, default: str) -> str:
     """`requested` (else `default`) if it is one of `voices`; a clear error otherwise."""
     name = requested or default
     if name not in voices:
-        raise ValueError(f"unknown voice {name!r}; available: {', '.join(voices)}")
+        raise EngineInputError(f"Unknown voice {name!r}; available: {', '.join(voices)}.")
     return name
 
 
@@ -102,7 +103,7 @@ class KokoroSynthesizer:
 
         self._voices = load_voices(self.voices_paths)
         if not self._voices:
-            raise RuntimeError("no Kokoro voice styles were found")
+            raise EngineUnavailableError("no Kokoro voice styles were found")
         if self.voice not in self._voices:
             chosen = self.fallback_voice if self.fallback_voice in self._voices else self.voices[0]
             log.warning(
@@ -128,6 +129,9 @@ class KokoroSynthesizer:
             self._kokoro = Kokoro.from_session(session, str(archive))
         self.synthesize_sync("Olá.")
 
+    def close(self) -> None:
+        self._kokoro = None  # the runtime frees the model with its last reference
+
     def resolve_voice(self, voice: str | None) -> str:
         return pick_voice(self.voices, voice, self.voice)
 
@@ -135,7 +139,7 @@ class KokoroSynthesizer:
         self, text: str, *, voice: str | None = None, speed: float | None = None
     ) -> AudioChunk:
         if self._kokoro is None:
-            raise RuntimeError("KokoroSynthesizer.load() was not called")
+            raise EngineUnavailableError("The speech engine is not loaded.")
         style = self._voices[self.resolve_voice(voice)]
         if not any(ch.isalnum() for ch in text):
             return AudioChunk(b"", self.sample_rate)  # punctuation alone: nothing to say
@@ -150,7 +154,7 @@ class KokoroSynthesizer:
 
     async def synthesize(
         self, text: str, *, voice: str | None = None, speed: float | None = None
-    ) -> AsyncIterator[AudioChunk]:
+    ) -> AsyncGenerator[AudioChunk, None]:
         """Synthesize `text` off the event loop and yield its audio."""
         chunk = await asyncio.to_thread(self.synthesize_sync, text, voice=voice, speed=speed)
         if chunk.pcm:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import numpy as np
 
 from parle.audio import AudioChunk, float_to_pcm16
 from parle.engines.kokoro import KOKORO_SAMPLE_RATE, pick_voice, with_headroom
+from parle.errors import EngineUnavailableError
 from parle.models import KOKORO_TORCH_REPO
 
 log = logging.getLogger(__name__)
@@ -73,11 +74,14 @@ class KokoroTorchSynthesizer:
             for path in sorted((self.model_dir / "voices").glob("*.pt"))
         }
         if self.voice not in self._voices:
-            raise RuntimeError(
+            raise EngineUnavailableError(
                 f"voice {self.voice!r} is not in {self.model_dir / 'voices'} "
                 f"(found: {', '.join(self.voices) or 'none'})"
             )
         self.synthesize_sync("Olá.")
+
+    def close(self) -> None:
+        self._pipeline = None  # the runtime frees the model with its last reference
 
     def resolve_voice(self, voice: str | None) -> str:
         return pick_voice(self.voices, voice, self.voice)
@@ -87,7 +91,7 @@ class KokoroTorchSynthesizer:
     ) -> list[AudioChunk]:
         """`text`'s audio, one chunk per segment the pipeline cut (blocking)."""
         if self._pipeline is None:
-            raise RuntimeError("KokoroTorchSynthesizer.load() was not called")
+            raise EngineUnavailableError("The speech engine is not loaded.")
         style = self._voices[self.resolve_voice(voice)]
         if not any(ch.isalnum() for ch in text):
             return []  # punctuation alone: nothing to say
@@ -102,7 +106,7 @@ class KokoroTorchSynthesizer:
 
     async def synthesize(
         self, text: str, *, voice: str | None = None, speed: float | None = None
-    ) -> AsyncIterator[AudioChunk]:
+    ) -> AsyncGenerator[AudioChunk, None]:
         """Synthesize `text` off the event loop and yield its audio."""
         chunks = await asyncio.to_thread(self.synthesize_sync, text, voice=voice, speed=speed)
         for chunk in chunks:

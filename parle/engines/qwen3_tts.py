@@ -17,7 +17,7 @@ import json
 import logging
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from parle.engines.qwen3_tts_model import (
     codec_decoder_config,
     talker_config,
 )
+from parle.errors import EngineInputError, EngineUnavailableError
 from parle.timestretch import TimeStretcher
 
 log = logging.getLogger(__name__)
@@ -144,10 +145,14 @@ class Qwen3TtsSynthesizer:
         cfg = talker_config(raw)
         if self.language not in cfg.languages:
             known = ", ".join(sorted(cfg.languages))
-            raise ValueError(f"language {self.language!r} is not one of the model's: {known}")
+            raise EngineUnavailableError(
+                f"language {self.language!r} is not one of the model's: {known}"
+            )
         if self.speaker not in cfg.speakers:
             known = ", ".join(sorted(cfg.speakers))
-            raise ValueError(f"speaker {self.speaker!r} is not one of the model's: {known}")
+            raise EngineUnavailableError(
+                f"speaker {self.speaker!r} is not one of the model's: {known}"
+            )
         dtype = getattr(torch, self.dtype)
         if self.device.startswith("cuda"):
             # cuDNN's attention rebuilds its plan whenever the KV length changes, i.e. at
@@ -207,7 +212,7 @@ class Qwen3TtsSynthesizer:
         self, text: str, voice: str | None, deliver: Callable[[Any], None]
     ) -> _Stream | None:
         if self._thread is None:
-            raise RuntimeError("Qwen3TtsSynthesizer is not loaded (or was closed)")
+            raise EngineUnavailableError("The speech engine is not loaded (or was closed).")
         speaker = self.resolve_voice(voice)
         if not any(ch.isalnum() for ch in text):
             return None  # punctuation alone: nothing to say
@@ -219,8 +224,8 @@ class Qwen3TtsSynthesizer:
         if prompt_len + max_frames > self.max_positions:
             max_frames = self.max_positions - prompt_len - 1
             if max_frames < 8:
-                raise ValueError(
-                    f"text too long for one piece ({len(body)} tokens; "
+                raise EngineInputError(
+                    f"Text too long for one piece ({len(body)} tokens; "
                     "raise PARLE_QWEN3_MAX_POSITIONS)"
                 )
         stream = _Stream(self._role_ids, body, speaker, deliver, max_frames=max_frames)
@@ -241,7 +246,7 @@ class Qwen3TtsSynthesizer:
 
     async def synthesize(
         self, text: str, *, voice: str | None = None, speed: float | None = None
-    ) -> AsyncIterator[AudioChunk]:
+    ) -> AsyncGenerator[AudioChunk, None]:
         """Yield `text`'s audio chunk by chunk as the scheduler makes it. Leaving early (the
         turn was cancelled or the learner barged in) frees the stream at the next step. The
         model has no speed control: another `speed` than 1 is a time-stretch of its audio

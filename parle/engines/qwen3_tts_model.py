@@ -27,7 +27,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-FRAME_SAMPLES = 1920  # 24 kHz / 12.5 Hz
 SAMPLE_RATE = 24_000
 
 

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from parle.audio import STT_SAMPLE_RATE, FloatAudio
-from parle.engines.base import Transcript
+from parle.engines.base import WHISPER_LANGUAGES, Transcript
+from parle.errors import EngineUnavailableError
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -70,6 +71,11 @@ class WhisperTranscriber:
         self.min_speech_ms = min_speech_ms
         self._model: WhisperModel | None = None
 
+    languages = WHISPER_LANGUAGES
+
+    def close(self) -> None:
+        self._model = None  # CTranslate2 frees the model with its last reference
+
     def load(self) -> None:
         """Load the CTranslate2 model and run one warm-up decode."""
         from faster_whisper import WhisperModel
@@ -103,7 +109,7 @@ class WhisperTranscriber:
 
     def _decode(self, audio: FloatAudio, language: str | None) -> tuple[str, str, float]:
         if self._model is None:
-            raise RuntimeError("WhisperTranscriber.load() was not called")
+            raise EngineUnavailableError("The speech recognizer is not loaded.")
         segments, info = self._model.transcribe(
             audio,
             language=language,

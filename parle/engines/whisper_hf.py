@@ -8,6 +8,7 @@ batch of B utterances costs about one encoder pass of B windows on the GPU.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from dataclasses import dataclass
@@ -17,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from parle.audio import STT_SAMPLE_RATE, FloatAudio
-from parle.engines.base import Transcript
+from parle.engines.base import WHISPER_LANGUAGES, Transcript
 from parle.engines.whisper import speech_region
+from parle.errors import EngineUnavailableError
 from parle.microbatch import MicroBatcher
 
 if TYPE_CHECKING:
@@ -77,6 +79,11 @@ class HfWhisperTranscriber:
             self._decode_requests, window_s=batch_window_s, max_batch=max_batch
         )
 
+    languages = WHISPER_LANGUAGES
+
+    def close(self) -> None:
+        self.batcher.close()
+
     def load(self) -> None:
         """Load the processor and the model (SDPA) onto the device, then warm up."""
         import torch
@@ -97,7 +104,8 @@ class HfWhisperTranscriber:
         """Transcribe in a worker thread, batched with other sessions' concurrent requests."""
         language = language or self.language
         duration = audio.size / STT_SAMPLE_RATE
-        region = speech_region(audio, self.min_speech_ms)
+        # Silero runs in a thread too: a few ms per second of audio, never on the event loop.
+        region = await asyncio.to_thread(speech_region, audio, self.min_speech_ms)
         if region is None:
             return Transcript("", language or "", duration, 0.0)
         decoded = await self.batcher.submit(SpeechRequest(audio[region[0] : region[1]], language))
@@ -116,7 +124,7 @@ class HfWhisperTranscriber:
         import torch
 
         if self._model is None or self._processor is None:
-            raise RuntimeError("HfWhisperTranscriber.load() was not called")
+            raise EngineUnavailableError("The speech recognizer is not loaded.")
         features = self._processor.feature_extractor(
             audios, sampling_rate=STT_SAMPLE_RATE, return_tensors="pt"
         ).input_features.to(self.device, dtype=self._model.dtype)

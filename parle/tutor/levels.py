@@ -7,7 +7,7 @@ import math
 import re
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 LEVELS = ("A1", "A2", "B1", "B2", "C1", "C2")
 
@@ -16,9 +16,14 @@ def level_index(level: str) -> int:
     return LEVELS.index(level.upper())
 
 
+# How the tutor corrects a mistake: `recast` says it right inside the reply, `hint` adds a
+# short clue, `explicit` names the right form, `note` adds a short grammatical note.
+CorrectionStrategy = Literal["recast", "hint", "explicit", "note"]
+
+
 @dataclass(frozen=True)
 class LevelPolicy:
-    """What a level changes in a turn.
+    """What a level changes in a turn (besides the prompt's level rules).
 
     `min_endpointing_delay_s`/`max_endpointing_delay_s` are the LiveKit agent's turn-taking
     patience: beginners pause mid-sentence to find words, so the agent waits longer before it
@@ -29,33 +34,28 @@ class LevelPolicy:
     tts_speed: float
     min_endpointing_delay_s: float
     max_endpointing_delay_s: float
+    correction: CorrectionStrategy
 
 
 POLICIES = {
     "A1": LevelPolicy(max_tokens=60, tts_speed=0.85, min_endpointing_delay_s=1.2,
-                      max_endpointing_delay_s=6.0),
+                      max_endpointing_delay_s=6.0, correction="recast"),
     "A2": LevelPolicy(max_tokens=80, tts_speed=0.9, min_endpointing_delay_s=1.0,
-                      max_endpointing_delay_s=5.0),
+                      max_endpointing_delay_s=5.0, correction="hint"),
     "B1": LevelPolicy(max_tokens=100, tts_speed=1.0, min_endpointing_delay_s=0.8,
-                      max_endpointing_delay_s=4.0),
+                      max_endpointing_delay_s=4.0, correction="explicit"),
     "B2": LevelPolicy(max_tokens=120, tts_speed=1.0, min_endpointing_delay_s=0.6,
-                      max_endpointing_delay_s=3.5),
+                      max_endpointing_delay_s=3.5, correction="note"),
     "C1": LevelPolicy(max_tokens=140, tts_speed=1.05, min_endpointing_delay_s=0.5,
-                      max_endpointing_delay_s=3.0),
+                      max_endpointing_delay_s=3.0, correction="note"),
     "C2": LevelPolicy(max_tokens=160, tts_speed=1.05, min_endpointing_delay_s=0.5,
-                      max_endpointing_delay_s=3.0),
+                      max_endpointing_delay_s=3.0, correction="note"),
 }  # fmt: skip
 
 
 def policy_for(level: str) -> LevelPolicy:
     """The turn settings for `level` (A1..C2)."""
     return POLICIES[level.upper()]
-
-
-def endpointing_delays(level: str) -> tuple[float, float]:
-    """(min, max) endpointing delay in seconds for the LiveKit agent, per level."""
-    policy = policy_for(level)
-    return policy.min_endpointing_delay_s, policy.max_endpointing_delay_s
 
 
 @dataclass(frozen=True)
@@ -169,8 +169,12 @@ class LevelTracker:
     level: str = "A2"
     window: int = 4
     evidence: int = 3
-    start: str = "A2"  # where it began: a client naming another level restarts it
+    start: str = ""  # where it began (default: `level`); a client naming another restarts it
     _recent: deque[float] = field(default_factory=deque)
+
+    def __post_init__(self) -> None:
+        self.level = self.level.upper()
+        self.start = (self.start or self.level).upper()
 
     def observe(self, estimate: LevelEstimate) -> str:
         self._recent.append(estimate.value)

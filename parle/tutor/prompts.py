@@ -9,6 +9,7 @@ from typing import Literal
 
 from parle.engines.base import ChatMessage
 from parle.tutor.corrections import MARKERS
+from parle.tutor.levels import CorrectionStrategy, policy_for
 
 Region = Literal["BR", "PT"]
 
@@ -58,25 +59,24 @@ LEVEL_RULES = {
     ),
 }
 
-CORRECTION_RULES = {
-    "A1": (
+# One rule per correction strategy; which strategy a level gets is the level's policy.
+CORRECTION_RULES: dict[CorrectionStrategy, str] = {
+    "recast": (
         "Se o aluno errar, repita a ideia dele corretamente dentro da sua resposta, com "
         "naturalidade, sem falar de gramática (reformulação)."
     ),
-    "A2": (
+    "hint": (
         "Se o aluno errar, repita a forma correta com naturalidade e, se ajudar, dê uma pista "
         "curta para ele mesmo perceber o erro."
     ),
-    "B1": (
+    "explicit": (
         "Se o aluno errar, diga de forma gentil e explícita qual é a forma correta, em uma "
         "frase curta."
     ),
-    "B2": (
+    "note": (
         "Se o aluno errar, corrija explicitamente com uma nota gramatical curta (por exemplo, "
         "o nome do tempo verbal ou da regra)."
     ),
-    "C1": "Se o aluno errar, corrija explicitamente com uma nota gramatical curta e precisa.",
-    "C2": "Se o aluno errar, corrija explicitamente com uma nota gramatical curta e precisa.",
 }
 
 _ONE_CORRECTION = (
@@ -97,27 +97,43 @@ def system_prompt(level: str, region: Region = "BR") -> str:
             _PERSONA[region],
             _SPOKEN_STYLE,
             LEVEL_RULES[level],
-            CORRECTION_RULES[level],
+            CORRECTION_RULES[policy_for(level).correction],
             _ONE_CORRECTION,
         )
     )
 
 
 def turn_reminder(level: str, region: Region = "BR") -> str:
+    """The per-turn system message after the learner's words: it pins the language."""
     language = "português do Brasil" if region == "BR" else "português de Portugal"
     return f"(Nível {level.upper()}. Responda só em {language}, em até três frases curtas.)"
 
 
 def build_messages(
-    history: Sequence[ChatMessage], user_text: str, *, level: str = "A2", region: Region = "BR"
+    history: Sequence[ChatMessage],
+    user_text: str,
+    *,
+    level: str = "A2",
+    region: Region = "BR",
+    context: Sequence[str] = (),
 ) -> list[ChatMessage]:
-    """System prompt, the session's history, the learner's words, then the reminder.
+    """System prompt, the session's context notes, its history, the learner's words, then
+    the reminder.
 
-    The reminder is a system message of its own after the learner's words: appended to the
-    user's text, small models read it back aloud.
+    The system prompt depends only on (level, region): byte-identical across sessions, so the
+    LLM server's prefix cache always covers it. `context` (what this session adds: the
+    learner's profile, the lesson's scenario) follows it as one system message, fixed for the
+    session; everything before the learner's words is then what the previous turn sent
+    (minus its reminder), so the cache covers the whole history too. The reminder is a system
+    message of its own after the learner's words: appended to the user's text, small models
+    read it back aloud.
     """
+    notes: list[ChatMessage] = (
+        [{"role": "system", "content": "\n\n".join(context)}] if context else []
+    )
     return [
         {"role": "system", "content": system_prompt(level, region)},
+        *notes,
         *history,
         {"role": "user", "content": user_text},
         {"role": "system", "content": turn_reminder(level, region)},

@@ -1,155 +1,184 @@
-"""A real room: livekit-server in dev mode on loopback, the worker (`parle agent start`) as its
-own process, the PARLE server (instant engines, scripted LLM) minting the learner's token, and
-a learner joining with the Python SDK: the tutor is dispatched by the token, greets, hears the
-learner's published microphone track, answers, and publishes the level on `parle.tutor`.
-
-Runs only where the `livekit-server` binary is on PATH (it is not on this project's machines).
+"""Real rooms: livekit-server (the repository's livekit.yaml, on loopback), `parle serve` on the
+real `cpu` engines and `parle agent start`, each its own process (tests/e2e/livekit_stack.py);
+learners join with LiveKit's Python SDK through the token PARLE mints, speak the test clips in
+real time, and hear the tutor as a client does (WebRTC, Opus). What they hear is checked as
+audio: loud enough, long enough, and Whisper hears Portuguese in it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import httpx
-import numpy as np
 import pytest
 
-from parle.audio import decode_audio
-from tests.doubles.stack import Stack, make_stack
-from tests.doubles.uvicorn_thread import free_port
+from agent.tutor import GREETING
+from tests.e2e.livekit_stack import Learner, LiveKitStack, shared_stack, transcribe
+from tests.wer import normalize, word_error_rate
 
-LIVEKIT_SERVER = shutil.which("livekit-server")
-pytestmark = pytest.mark.skipif(
-    LIVEKIT_SERVER is None, reason="needs the livekit-server binary on PATH"
-)
-DEV_KEY, DEV_SECRET = "devkey", "secret"  # livekit-server --dev's fixed credentials
+# Words a Portuguese sentence of a tutor can hardly do without (articles, pronouns, "é", ...).
+PORTUGUESE = {
+    "a", "o", "as", "os", "um", "uma", "de", "do", "da", "em", "no", "na", "que", "é", "e",
+    "você", "eu", "para", "com", "não", "muito", "bem", "sim", "seu", "sua", "meu", "minha",
+    "como", "qual", "mais", "por", "isso", "está", "olá", "obrigado", "bom", "boa",
+}  # fmt: skip
 
 
-@pytest.fixture
-def livekit_url() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [str(LIVEKIT_SERVER), "--dev", "--bind", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}", timeout=1)
-            break
-        except httpx.HTTPError:
-            assert time.monotonic() < deadline, "livekit-server did not start"
-            time.sleep(0.2)
-    yield f"ws://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(10)
+@pytest.fixture(scope="module")
+def stack(request: pytest.FixtureRequest) -> LiveKitStack:
+    return shared_stack(request)
 
 
 @pytest.fixture
-def stack(livekit_url: str) -> Iterator[Stack]:
-    with make_stack(
-        livekit_url=livekit_url, livekit_api_key=DEV_KEY, livekit_api_secret=DEV_SECRET
-    ) as stack:
-        yield stack
-
-
-@pytest.fixture
-def worker(stack: Stack, livekit_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    env = {
-        **os.environ,
-        "LIVEKIT_URL": livekit_url,
-        "LIVEKIT_API_KEY": DEV_KEY,
-        "LIVEKIT_API_SECRET": DEV_SECRET,
-        "PARLE_SERVER_URL": stack.url,
-        "PARLE_LLM_URL": stack.llm.url,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "parle", "agent", "start"], env=env, stdout=subprocess.DEVNULL
-    )
-    yield process
-    process.terminate()
-    process.wait(30)
-
-
-async def speak(source: Any, clip: bytes) -> None:
-    """The clip, then a second of silence, as 20 ms frames in real time."""
-    from livekit import rtc
-
-    audio = (decode_audio(clip) * 32767).astype(np.int16)
-    audio = np.concatenate([audio, np.zeros(16_000, dtype=np.int16)])
-    for start in range(0, audio.size - 320, 320):
-        frame = audio[start : start + 320]
-        await source.capture_frame(rtc.AudioFrame(frame.tobytes(), 16_000, 1, 320))
-
-
-async def test_the_tutor_joins_greets_and_answers_in_a_real_room(
-    stack: Stack, worker: subprocess.Popen[bytes], audio_dir: Path
-) -> None:
-    from livekit import rtc
-
-    async with httpx.AsyncClient() as client:
-        grant = (await client.post(f"{stack.url}/api/token", json={"level": "A2"})).json()
-    room = rtc.Room()
-    texts: dict[str, list[str]] = {"lk.transcription": [], "parle.tutor": []}
-    agents: list[str] = []
-    tasks: set[asyncio.Task[None]] = set()
-
-    def on_text(reader: Any, _identity: str) -> None:
-        async def read() -> None:
-            texts[reader.info.topic].append(await reader.read_all())
-
-        task = asyncio.create_task(read())
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
-    for topic in texts:
-        room.register_text_stream_handler(topic, on_text)
-    room.on(
-        "participant_connected",
-        lambda p: (
-            p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT and agents.append(p.identity)
-        ),
-    )
-    await room.connect(grant["url"], grant["token"])
-    agents += [  # in case the tutor was in the room before our handler could see it join
-        p.identity
-        for p in room.remote_participants.values()
-        if p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
-    ]
+async def learner(stack: LiveKitStack) -> AsyncIterator[Learner]:
+    learner = Learner(stack.parle_url)
     try:
-        source = rtc.AudioSource(16_000, 1)
-        track = rtc.LocalAudioTrack.create_audio_track("microphone", source)
-        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
-        await room.local_participant.publish_track(track, options)
-
-        async def until(predicate: Any, within_s: float, what: str) -> None:
-            deadline = time.monotonic() + within_s
-            while not predicate():
-                assert time.monotonic() < deadline, f"{what}: {texts}"
-                await asyncio.sleep(0.1)
-
-        await until(lambda: agents, 60, "the tutor was not dispatched")
-        await until(lambda: texts["lk.transcription"], 60, "no greeting")
-        greeted = len(texts["lk.transcription"])
-        await speak(source, (audio_dir / "utterances/u01.wav").read_bytes())
-        await until(lambda: texts["parle.tutor"], 60, "no level event")
-        await until(
-            lambda: any("De onde você é?" in t for t in texts["lk.transcription"][greeted:]),
-            60,
-            "no spoken reply",
-        )
-        level = json.loads(texts["parle.tutor"][0])
-        assert level["type"] == "level" and level["level"] in ("A1", "A2", "B1")
-        assert stack.stt.calls  # the learner's track reached PARLE's STT
+        yield await learner.join(level="A2")
     finally:
-        await room.disconnect()
+        await learner.leave()
+
+
+def clip(audio_dir: Path, name: str) -> bytes:
+    return (audio_dir / "utterances" / f"{name}.wav").read_bytes()
+
+
+async def test_the_tutor_greets_hears_and_answers_in_a_real_room(
+    stack: LiveKitStack, learner: Learner, audio_dir: Path
+) -> None:
+    greeting_end = await learner.greeted()
+    greeting_start = learner.heard.first_audible(0.0)
+    assert greeting_start is not None
+    # The greeting as heard over WebRTC is the greeting's words.
+    heard = await transcribe(
+        stack.parle_url, learner.heard.wav(greeting_start - 0.1, greeting_end + 0.3)
+    )
+    assert word_error_rate(GREETING, heard) <= 0.4, heard
+    assert learner.texts("lk.transcription", learner=False) == [GREETING]
+
+    _, spoke_until = await learner.say(clip(audio_dir, "u01"))
+    events = await learner.until("no level event", lambda: learner.texts("parle.tutor"), 60)
+    level = json.loads(events[0])
+    assert level["type"] == "level" and level["level"] in ("A1", "A2", "B1")
+    mine = await learner.until(
+        "the learner's words were not transcribed",
+        lambda: learner.texts("lk.transcription", learner=True),
+        60,
+    )
+    assert word_error_rate("Olá, meu nome é Ana e eu sou dos Estados Unidos.", mine[0]) <= 0.25
+
+    reply_start, reply_end, replies = await learner.reply(spoke_until)
+    assert learner.heard.audible_seconds(reply_start, reply_end) >= 1.0
+    heard = await transcribe(stack.parle_url, learner.heard.wav(reply_start - 0.1, reply_end + 0.3))
+    words = set(normalize(heard))
+    assert len(words) >= 3 and words & PORTUGUESE, heard
+    # Whisper hears in the received audio the words the tutor's transcription says it spoke
+    # (SmolLM2-135M coins words Whisper spells otherwise: shared words, not a WER, are checked).
+    spoken = {w for w in normalize(" ".join(replies)) if len(w) >= 3}
+    assert len(spoken & words) >= min(3, len(spoken)), (replies, heard)
+
+
+async def test_barge_in_stops_the_tutor_at_the_client_and_closes_its_llm_stream(
+    stack: LiveKitStack, learner: Learner, audio_dir: Path
+) -> None:
+    assert stack.relay is not None
+    await learner.greeted()
+    # Tokens paced as a larger model writes them: the reply is still being written while it
+    # is spoken, so the barge-in finds an open LLM stream to close.
+    stack.relay.pace_s = 0.3
+    try:
+        streams_before = len(stack.relay.streams)
+        _, spoke_until = await learner.say(clip(audio_dir, "u09"))
+        await learner.until("no spoken reply", lambda: learner.heard.first_audible(spoke_until), 60)
+        # The learner speaks as soon as the tutor does, while its reply is still being written.
+        assert len(stack.relay.streams) > streams_before
+        interrupted = stack.relay.streams[-1]
+        assert not interrupted.finished, "the reply was written before the tutor spoke"
+        barge_start, barge_end = await learner.say(clip(audio_dir, "u03"))
+        speech_onset = barge_start + 0.3  # the clip's leading silence
+        # The tutor's last audible frame at the client before it fell silent for good (2 s:
+        # longer than any pause between the pieces of one reply).
+        stopped = await learner.until(
+            "the tutor did not stop talking",
+            lambda: learner.heard.silent_since(speech_onset, 2.0),
+            20,
+        )
+        stop_latency = stopped - speech_onset
+        print(f"barge-in: the tutor's audio stopped {stop_latency * 1000:.0f} ms after onset")
+        assert 0 < stop_latency < 2.0
+        await learner.until("the LLM stream stayed open", lambda: interrupted.ended_at, 30)
+        assert interrupted.closed_early and not interrupted.finished
+
+        # The next turn is answered: the barge-in's words heard, a new reply spoken.
+        await learner.until(
+            "the barge-in was not transcribed",
+            lambda: [
+                t for t in learner.texts("lk.transcription", learner=True) if "português" in t
+            ],
+            60,
+        )
+        answer_start, _, _ = await learner.reply(barge_end)
+        assert answer_start > stopped + 2.0
+    finally:
+        stack.relay.pace_s = 0.0
+
+
+async def test_two_rooms_at_once_are_both_answered(stack: LiveKitStack, audio_dir: Path) -> None:
+    learners = [Learner(stack.parle_url), Learner(stack.parle_url)]
+    turns_before = stack.metric("parle_agent_stage_seconds_count", stage="end_to_end")
+    try:
+        await asyncio.gather(*(learner.join(level="A2") for learner in learners))
+        rooms = {learner.grant["room"] for learner in learners}
+        assert len(rooms) == 2
+        await asyncio.gather(*(learner.greeted() for learner in learners))
+        said = await asyncio.gather(
+            learners[0].say(clip(audio_dir, "u01")), learners[1].say(clip(audio_dir, "u06"))
+        )
+
+        async def answered(learner: Learner, spoke_until: float) -> float:
+            return float(
+                await learner.until(
+                    "a room was not answered",
+                    lambda: learner.heard.first_audible(spoke_until),
+                    90,
+                )
+            )
+
+        answers = await asyncio.gather(
+            *(answered(learner, end) for learner, (_, end) in zip(learners, said, strict=True))
+        )
+        latencies = [a - end for a, (_, end) in zip(answers, said, strict=True)]
+        print("two rooms: first audio after speech end, ms:", [round(x * 1000) for x in latencies])
+        for learner in learners:
+            await learner.until(
+                "a room's reply had no transcription",
+                lambda learner=learner: learner.texts(  # type: ignore[misc]
+                    "lk.transcription", learner=False, after=said[0][1] - 5
+                ),
+                30,
+            )
+        # LiveKit's metrics see both rooms, each with its learner and its tutor.
+        livekit = stack.livekit.metrics()
+        assert _gauge(livekit, "livekit_room_total") >= 2, livekit[-2000:]
+        assert _gauge(livekit, "livekit_participant_total") >= 4
+        # PARLE's metrics see both answered turns (the agent reports them, best effort).
+        deadline = time.monotonic() + 15
+        while (
+            stack.metric("parle_agent_stage_seconds_count", stage="end_to_end") < turns_before + 2
+        ):
+            assert time.monotonic() < deadline, "the agent's turn metrics did not reach PARLE"
+            await asyncio.sleep(0.5)
+    finally:
+        await asyncio.gather(*(learner.leave() for learner in learners))
+
+
+def _gauge(metrics: str, name: str) -> float:
+    total = 0.0
+    for line in metrics.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            head = line.split(" ")[0]
+            if head == name or head.startswith(name + "{"):
+                total += float(line.rsplit(" ", 1)[1])
+    return total

@@ -1,5 +1,5 @@
 """The PARLE server as `parle serve` runs it on the `cpu` profile: real Whisper, a launched
-llama.cpp server, real Kokoro; clients written only from DESIGN.md section 4."""
+llama.cpp server, real Kokoro; clients written only from docs/protocols.md."""
 
 from __future__ import annotations
 

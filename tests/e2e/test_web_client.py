@@ -127,7 +127,7 @@ def livekit_signal() -> Iterator[FakeLiveKitSignal]:
 
 
 def livekit_client_installed() -> bool:
-    from bridge.app import LIVEKIT_CLIENT_FILE
+    from bridge.routes.page import LIVEKIT_CLIENT_FILE
 
     return LIVEKIT_CLIENT_FILE.is_file()
 

@@ -12,6 +12,7 @@ from livekit import rtc
 from livekit.agents import APIConnectionError, APIConnectOptions, APITimeoutError, llm
 
 from agent.plugins import ParleLLM, ParleSTT, ParleTTS
+from tests.doubles.learner import speech_wav
 from tests.doubles.stack import REPLY, Stack, make_stack
 from tests.doubles.uvicorn_thread import free_port
 
@@ -25,9 +26,9 @@ def stack() -> Iterator[Stack]:
 
 
 def frames_of(seconds: float, rate: int = 16_000) -> list[rtc.AudioFrame]:
-    """A tone cut into 20 ms frames, as the session hands a VAD segment to the STT."""
-    t = np.arange(int(rate * seconds)) / rate
-    pcm = (0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2")
+    """A learner's speech cut into 20 ms frames, as the session hands a VAD segment to the
+    STT."""
+    pcm = np.frombuffer(speech_wav(seconds)[44:], dtype="<i2")
     step = rate // 50
     return [
         rtc.AudioFrame(pcm[i : i + step].tobytes(), rate, 1, len(pcm[i : i + step]))
@@ -53,6 +54,15 @@ async def test_tts_streams_pcm_frames(stack: Stack) -> None:
     expected = sum(len(t) for t in stack.tts.texts) * 240  # 10 ms a character
     assert expected <= samples <= expected + 480  # the framework may pad its last frame
     assert stack.tts.speeds == [1.1] * len(stack.tts.texts)
+
+
+async def test_tts_plays_at_the_rate_the_server_says(stack: Stack) -> None:
+    stack.tts.sample_rate = 16_000  # an engine speaking at another rate than Kokoro's 24 kHz
+    plugin = ParleTTS(server_url=stack.url)
+    frames = [event.frame async for event in plugin.synthesize("Bom dia!")]
+    await plugin.aclose()
+    assert frames and all(f.sample_rate == 16_000 for f in frames)
+    assert sum(f.samples_per_channel for f in frames) >= len("Bom dia!") * 160
 
 
 async def test_llm_streams_chat_chunks(stack: Stack) -> None:

@@ -1,9 +1,11 @@
-"""The worker's own parts: light prewarm, a session configured for local, learner-paced
-turn-taking, SIP callers recognised, and a load that follows the PARLE server's."""
+"""The worker's own parts: light prewarm (with the profile's level estimator), a session
+configured for local turn-taking paced by the learner's level, SIP callers recognised, and a
+load that follows the PARLE server's."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,6 +13,8 @@ import pytest
 from livekit import rtc
 
 from agent import worker
+from agent.plugins import ParleLLM, ParleTTS
+from parle.tutor.levels import LEVELS, POLICIES, LexicalLevelEstimator
 from tests.doubles.stack import make_stack
 from tests.doubles.uvicorn_thread import free_port
 
@@ -31,16 +35,37 @@ async def test_prewarm_loads_only_local_light_models(userdata: dict[str, Any]) -
 
     assert isinstance(userdata["vad"], silero.VAD)
     assert userdata["turn_detector"].model == "turn-detector-v1-mini"  # local, not Cloud
-    assert set(userdata) == {"vad", "turn_detector"}
+    assert set(userdata) == {"vad", "turn_detector", "estimator"}
+    # The cpu profile's estimator, loaded before any call: no turn waits for its word list.
+    estimator = userdata["estimator"]
+    assert isinstance(estimator, LexicalLevelEstimator) and estimator._zipf is not None
 
 
-@pytest.mark.parametrize(("level", "min_delay"), [("A1", 1.2), ("B1", 0.8), ("C2", 0.5)])
-async def test_session_turn_taking_follows_the_level(
-    userdata: dict[str, Any], level: str, min_delay: float
+def test_the_level_estimator_follows_the_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    from agent.plugins import _http
+    from parle.config import load_settings
+    from parle.tutor.mdeberta import MdebertaLevelEstimator
+    from tests.integration.test_mdeberta import build_random_classifier
+
+    folder = build_random_classifier(tmp_path / "cefr", list(LEVELS))
+    chosen = load_settings(profile="cpu", level_estimator="mdeberta", classifier_model=str(folder))
+    monkeypatch.setattr(_http, "_settings", chosen)
+    estimator = worker.load_level_estimator()
+    assert isinstance(estimator, MdebertaLevelEstimator)
+    assert estimator.estimate("Olá, meu nome é Ana.").level in LEVELS  # loaded: no lazy load
+
+
+@pytest.mark.parametrize("level", ["A1", "B1", "C2"])
+async def test_session_is_paced_by_the_starting_level(userdata: dict[str, Any], level: str) -> None:
     session = worker.build_session(userdata, level)
+    policy = POLICIES[level]
     handling = session.options.turn_handling
-    assert handling["endpointing"]["min_delay"] == min_delay
+    assert handling["endpointing"]["min_delay"] == policy.min_endpointing_delay_s
+    assert handling["endpointing"]["max_delay"] == policy.max_endpointing_delay_s
+    assert isinstance(session.llm, ParleLLM) and session.llm.max_tokens == policy.max_tokens
+    assert isinstance(session.tts, ParleTTS) and session.tts.speed == policy.tts_speed
     assert handling["interruption"]["mode"] == "vad"
     assert handling["interruption"]["resume_false_interruption"] is True
     assert handling["turn_detection"] is userdata["turn_detector"]

@@ -8,6 +8,7 @@ import pytest
 from parle.audio import concat_chunks, decode_audio
 from parle.engines.kokoro import KokoroSynthesizer
 from parle.engines.whisper import WhisperTranscriber
+from parle.errors import EngineInputError
 from tests.loop import loop_ticks_during
 from tests.wer import word_error_rate
 
@@ -48,7 +49,7 @@ async def test_voices_are_listed_and_unknown_ones_refused(kokoro: KokoroSynthesi
     assert kokoro.voice in kokoro.voices
     other = next(v for v in kokoro.voices if v != kokoro.voice)
     assert (await speak(kokoro, "Bom dia.", voice=other)).size > 0
-    with pytest.raises(ValueError, match="unknown voice"):
+    with pytest.raises(EngineInputError, match="Unknown voice"):
         await speak(kokoro, "Bom dia.", voice="xx_nobody")
 
 

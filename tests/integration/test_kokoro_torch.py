@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from parle.engines.kokoro_torch import KokoroTorchSynthesizer
+from parle.errors import EngineInputError
 from parle.random_models import build_kokoro
 
 PHRASE = "Olá! Tudo bem com você?"
@@ -51,7 +52,7 @@ def test_voices_differ_and_unknown_ones_are_refused(engine: KokoroTorchSynthesiz
     dora = engine.synthesize_sync(PHRASE, voice="pf_dora")[0].pcm
     alex = engine.synthesize_sync(PHRASE, voice="pm_alex")[0].pcm
     assert dora != alex
-    with pytest.raises(ValueError, match="available: pf_dora, pm_alex"):
+    with pytest.raises(EngineInputError, match="available: pf_dora, pm_alex"):
         engine.synthesize_sync(PHRASE, voice="af_bella")
     assert engine.synthesize_sync("?!") == []
 

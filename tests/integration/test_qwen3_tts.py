@@ -16,9 +16,12 @@ import pytest
 from parle.audio import AudioChunk
 from parle.config import load_settings
 from parle.engines.qwen3_tts import Qwen3TtsSynthesizer
-from parle.engines.qwen3_tts_model import FRAME_SAMPLES, Sampling
+from parle.engines.qwen3_tts_model import Sampling
+from parle.errors import EngineInputError, EngineUnavailableError
 from parle.random_models import QWEN3_TTS_SPEAKERS, build_qwen3_tts
 from parle.runtime import build_synthesizer
+
+FRAME_SAMPLES = 1920  # one 80 ms codec frame at 24 kHz
 
 GREEDY = Sampling(temperature=0, predictor_temperature=0)
 
@@ -122,7 +125,7 @@ async def test_speakers_are_chosen_per_call(engine: Qwen3TtsSynthesizer) -> None
     serena = pcm(await collect(engine, "Bom dia!"))
     ryan = pcm(await collect(engine, "Bom dia!", voice="Ryan"))
     assert not np.array_equal(serena[: len(ryan)], ryan[: len(serena)])
-    with pytest.raises(ValueError, match=r"unknown voice 'pf_dora'.*serena"):
+    with pytest.raises(EngineInputError, match=r"Unknown voice 'pf_dora'.*serena"):
         await collect(engine, "Bom dia!", voice="pf_dora")
 
 
@@ -146,9 +149,9 @@ def test_a_checkpoint_that_does_not_fit_is_refused(model_dir: Path, tmp_path: Pa
 
 
 def test_unknown_language_or_speaker_stops_loading(model_dir: Path) -> None:
-    with pytest.raises(ValueError, match="language 'klingon'"):
+    with pytest.raises(EngineUnavailableError, match="language 'klingon'"):
         Qwen3TtsSynthesizer(model_dir, device="cpu", language="klingon").load()
-    with pytest.raises(ValueError, match=r"speaker 'pf_dora'.*serena"):
+    with pytest.raises(EngineUnavailableError, match=r"speaker 'pf_dora'.*serena"):
         Qwen3TtsSynthesizer(model_dir, device="cpu", speaker="pf_dora").load()
 
 

@@ -11,8 +11,8 @@ from parle.tutor.levels import (
     POLICIES,
     LevelTracker,
     LexicalLevelEstimator,
-    endpointing_delays,
     estimate_from_value,
+    level_index,
 )
 
 
@@ -54,8 +54,11 @@ def test_lexical_estimator_orders_the_reference_utterances(
 
 
 def test_lexical_estimator_is_stable_and_spans_the_scale(lexical: LexicalLevelEstimator) -> None:
-    text = "Ontem nós fomos ao supermercado e compramos muitas frutas."
-    assert lexical.estimate(text) == lexical.estimate(text)
+    # The same errand told in the past reads higher than in the present: past forms count.
+    past = lexical.estimate("Ontem nós fomos ao supermercado e compramos muitas frutas.")
+    present = lexical.estimate("Hoje nós vamos ao supermercado e compramos muitas frutas.")
+    assert past.value > present.value + 0.5
+    assert level_index(past.level) > level_index(present.level)
     ladder = [
         "Eu gosto de gato.",
         "Ontem eu fui ao mercado com a minha mãe.",
@@ -95,11 +98,22 @@ def test_a_run_of_advanced_sentences_moves_one_step_at_a_time() -> None:
     assert tracker.level == "A2"
 
 
+def test_a_tracker_starts_where_it_is_told() -> None:
+    # A tracker made at A1 has A1 as its start: the client that named A1 does not restart it.
+    tracker = LevelTracker("a1")
+    assert (tracker.level, tracker.start) == ("A1", "A1")
+
+
 def test_level_policies_slow_down_and_wait_longer_for_beginners() -> None:
     speeds = [POLICIES[level].tts_speed for level in LEVELS]
     tokens = [POLICIES[level].max_tokens for level in LEVELS]
-    waits = [endpointing_delays(level) for level in LEVELS]
+    waits = [
+        (POLICIES[level].min_endpointing_delay_s, POLICIES[level].max_endpointing_delay_s)
+        for level in LEVELS
+    ]
     assert speeds == sorted(speeds) and speeds[0] < 1.0 <= speeds[2]
     assert tokens == sorted(tokens)
     assert [w[0] for w in waits] == sorted((w[0] for w in waits), reverse=True)
     assert all(low < high for low, high in waits)
+    corrections = [POLICIES[level].correction for level in LEVELS]
+    assert corrections == ["recast", "hint", "explicit", "note", "note", "note"]

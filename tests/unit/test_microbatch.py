@@ -76,3 +76,25 @@ async def test_a_caller_cancelled_in_the_window_is_left_out() -> None:
     assert model.calls == [[2]]
     with pytest.raises(asyncio.CancelledError):
         await gone
+
+
+async def test_it_holds_its_running_task_and_forgets_what_is_done() -> None:
+    batcher = MicroBatcher(Model(seconds=0.05), window_s=0.0, max_batch=1)
+    pending = asyncio.gather(*(batcher.submit(i) for i in range(3)))
+    await asyncio.sleep(0.01)
+    assert len(batcher._tasks) == 1  # the batch in flight is referenced, not left to the GC
+    assert await pending == [0, 10, 20]
+    assert not batcher._tasks
+    batcher = MicroBatcher(Model(), window_s=0.0, max_batch=1)
+    limit = batcher.batch_sizes.maxlen or 0
+    await asyncio.gather(*(batcher.submit(i) for i in range(limit + 10)))
+    assert len(batcher.batch_sizes) == limit  # bounded, however long the server runs
+
+
+async def test_close_cancels_what_waits() -> None:
+    batcher = MicroBatcher(Model(), window_s=10.0)
+    waiting = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.sleep(0)
+    batcher.close()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting

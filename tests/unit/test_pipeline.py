@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import numpy as np
 import pytest
 
 from parle.audio import wav_bytes
@@ -28,15 +27,10 @@ from parle.turn import (
     TurnPipeline,
 )
 from parle.tutor.levels import POLICIES, LexicalLevelEstimator
+from tests.doubles.learner import speech_wav
 from tests.doubles.scripted_llm import ScriptedLlmServer
 
 REPLY = ["Muito bem", ", Ana!", " De onde", " você é?", " Eu moro", " no Brasil."]
-
-
-def speech_wav(seconds: float = 1.0) -> bytes:
-    t = np.arange(int(16_000 * seconds)) / 16_000
-    tone = (0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2")
-    return wav_bytes(tone.tobytes(), 16_000)
 
 
 def silent_wav(seconds: float = 1.0) -> bytes:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import torch
 
 from parle.engines.qwen3_tts_model import (
-    FRAME_SAMPLES,
     CodecDecoder,
     Sampling,
     SpeechCodec,
@@ -15,6 +14,8 @@ from parle.engines.qwen3_tts_model import (
     talker_config,
 )
 from parle.random_models import QWEN3_TTS_SPEAKERS, qwen3_tts_configs
+
+FRAME_SAMPLES = 1920  # the published codec: 24 kHz / 12.5 Hz
 
 
 def params(module: torch.nn.Module) -> float:

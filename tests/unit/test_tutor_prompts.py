@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
 import pytest
 
+from parle.engines.base import ChatMessage
+from parle.testing import InstantSynthesizer, InstantTranscriber, ScriptedChatModel
+from parle.turn import TurnPipeline
 from parle.tutor.corrections import MARKERS
 from parle.tutor.levels import LEVELS
 from parle.tutor.prompts import build_messages, system_prompt, turn_reminder
@@ -44,3 +50,29 @@ def test_messages_pin_the_language_every_turn() -> None:
     assert messages[3]["content"] == "Tudo bem."
     assert "Responda só em português do Brasil" in messages[-1]["content"]
     assert "B1" in messages[-1]["content"] and "(B1)" in messages[0]["content"]
+
+
+def encoded(messages: Sequence[ChatMessage]) -> bytes:
+    return json.dumps(list(messages), ensure_ascii=False).encode()
+
+
+async def test_sessions_at_one_level_send_byte_identical_prefixes() -> None:
+    chat = ScriptedChatModel(["Muito bem!", " E você?"])
+    pipeline = TurnPipeline(InstantTranscriber(), chat, InstantSynthesizer(), level="B1")
+    learners = {"ana": ["Oi!", "Eu moro em Lisboa."], "rui": ["Bom dia.", "Gosto de café."]}
+    for session, utterances in learners.items():
+        for text in utterances:
+            async for _ in pipeline.run_text(text, session=session):
+                pass
+    ana_1, ana_2, rui_1, rui_2 = chat.requests
+    # Two learners at one level: the same system prompt, byte for byte.
+    assert encoded(ana_1[:1]) == encoded(rui_1[:1]) == encoded(ana_2[:1]) == encoded(rui_2[:1])
+    assert ana_1[0]["content"] == system_prompt("B1")
+    # A session's next request repeats its previous one up to the learner's words, so the
+    # server's cached prefix covers the whole history; only the reminder is not repeated.
+    assert encoded(ana_2[: len(ana_1) - 1]) == encoded(ana_1[:-1])
+    assert encoded(rui_2[: len(rui_1) - 1]) == encoded(rui_1[:-1])
+    reminder: ChatMessage = {"role": "system", "content": turn_reminder("B1")}
+    for request in chat.requests:
+        assert request[-1] == reminder and request[-2]["role"] == "user"
+        assert request.count(reminder) == 1  # never kept in the history

@@ -1,23 +1,20 @@
 """`POST /api/token`: a short-lived, room-scoped LiveKit join token that also dispatches the
-tutor agent into the room (explicit dispatch by name). Behind the server's API keys."""
+tutor agent into the room (explicit dispatch by name). Behind the server's API keys. The
+server names the room and the identity; a caller may name them only where
+`PARLE_TOKEN_TRUST_CLIENT_NAMES` says it is a trusted app backend."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import timedelta
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from bridge.app import (
-    LEVELS,
-    LIVEKIT_CLIENT_FILE,
-    LIVEKIT_CLIENT_PATH,
-    ApiError,
-    check_session_id,
-    services_of,
-)
-from parle.config import Settings
+from bridge.deps import ServicesDep
+from bridge.errors import ApiError
+from bridge.inputs import check_level, check_session_id
+from bridge.openapi import error_responses
 
 router = APIRouter()
 
@@ -31,40 +28,32 @@ class TokenRequest(BaseModel):
     level: str | None = None
 
 
-def livekit_configured(settings: Settings) -> bool:
-    return bool(settings.livekit_url and settings.livekit_api_key and settings.livekit_api_secret)
-
-
-@router.get("/api/client-config")
-async def client_config(request: Request) -> dict[str, object]:
-    """What the web page may offer: a WebRTC call when LiveKit is configured and the browser
-    bundle is installed (otherwise the WebSocket mode only)."""
-    settings = services_of(request).settings
-    installed = LIVEKIT_CLIENT_FILE.is_file()
-    return {
-        "livekit": livekit_configured(settings) and installed,
-        "livekit_client": LIVEKIT_CLIENT_PATH if installed else None,
-    }
-
-
-@router.post("/api/token")
-async def token(request: Request, body: TokenRequest | None = None) -> dict[str, object]:
+@router.post("/api/token", responses=error_responses(400, 401, 403, 408, 413, 422, 503))
+async def token(services: ServicesDep, body: TokenRequest | None = None) -> dict[str, object]:
     """A join token for `room` (a new one when omitted), valid `PARLE_TOKEN_TTL_S` seconds."""
     from livekit import api
 
-    settings = services_of(request).settings
-    if not livekit_configured(settings):
+    settings = services.settings
+    if not settings.livekit_configured:
         raise ApiError(503, "LiveKit is not configured on this server.", "livekit_not_configured")
     body = body or TokenRequest()
+    if (body.room or body.identity) and not settings.token_trust_client_names:
+        # A signed token for a room or identity the caller picked would let any key holder
+        # join a learner's room or speak as that learner: the server names both, unless the
+        # caller is a trusted app backend (PARLE_TOKEN_TRUST_CLIENT_NAMES).
+        raise ApiError(
+            403,
+            "This server chooses the room and identity; send neither.",
+            "client_names_not_allowed",
+        )
     room = check_session_id(body.room) if body.room else f"parle-{uuid.uuid4().hex[:12]}"
     identity = (
         check_session_id(body.identity) if body.identity else f"learner-{uuid.uuid4().hex[:8]}"
     )
     attributes = {}
-    if body.level is not None:
-        if body.level.upper() not in LEVELS:
-            raise ApiError(422, f"level must be one of {', '.join(LEVELS)}.", "bad_level")
-        attributes["parle.level"] = body.level.upper()
+    level = check_level(body.level)
+    if level is not None:
+        attributes["parle.level"] = level
     grant = (
         api.AccessToken(settings.livekit_api_key, settings.livekit_api_secret)
         .with_identity(identity)

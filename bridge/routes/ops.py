@@ -8,7 +8,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from bridge.app import ApiError, check_session_id, services_of
+from bridge.deps import ServicesDep
+from bridge.errors import ApiError
+from bridge.inputs import check_session_id
+from bridge.openapi import error_responses
 from bridge.schemas import AgentTurnReport
 
 router = APIRouter()
@@ -21,9 +24,8 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/ready")
-async def ready(request: Request) -> JSONResponse:
+async def ready(services: ServicesDep) -> JSONResponse:
     """200 once the engines are loaded and the LLM server answers; 503 until then."""
-    services = services_of(request)
     engines = services.pipeline is not None
     llm = engines and (services.llm_ready is None or await services.llm_ready())
     body: dict[str, object] = {"ready": bool(engines and llm), "engines": engines, "llm": bool(llm)}
@@ -33,18 +35,19 @@ async def ready(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def metrics(request: Request) -> Response:
-    services = services_of(request)
+async def metrics(services: ServicesDep) -> Response:
     services.metrics.queue_depth.set(services.gate.queue_depth)
     services.metrics.active_turns.set(services.gate.active)
     services.metrics.active_sessions.labels("memory").set(len(services.sessions))
     return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
-@router.post("/api/agent/metrics", status_code=204)
-async def agent_metrics(request: Request, report: AgentTurnReport) -> Response:
+@router.post(
+    "/api/agent/metrics", status_code=204, responses=error_responses(400, 401, 408, 413, 422)
+)
+async def agent_metrics(services: ServicesDep, report: AgentTurnReport) -> Response:
     """A LiveKit worker's per-turn latencies, exported as `parle_agent_stage_seconds`."""
-    services_of(request).metrics.observe_agent_turn(report)
+    services.metrics.observe_agent_turn(report)
     return Response(status_code=204)
 
 
@@ -52,8 +55,24 @@ class ResetRequest(BaseModel):
     session_id: str
 
 
-@router.post("/api/reset")
-async def reset(request: Request) -> dict[str, object]:
+@router.post(
+    "/api/reset",
+    responses=error_responses(400, 401, 408, 413, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                media: {"schema": ResetRequest.model_json_schema()}
+                for media in (
+                    "application/json",
+                    "multipart/form-data",
+                    "application/x-www-form-urlencoded",
+                )
+            },
+        }
+    },
+)
+async def reset(request: Request, services: ServicesDep) -> dict[str, object]:
     """Forget a session's conversation (JSON `{"session_id"}` or a form field)."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
@@ -63,10 +82,10 @@ async def reset(request: Request) -> dict[str, object]:
     else:
         try:
             session_id = ResetRequest.model_validate(json.loads(await request.body())).session_id
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):  # deep nesting: refused like garbage
             session_id = None
     if not session_id:
         raise ApiError(422, "session_id is required (JSON or form field).", "no_session_id")
     session_id = check_session_id(session_id)
-    forgotten = services_of(request).sessions.reset(session_id)
+    forgotten = services.sessions.reset(session_id)
     return {"session_id": session_id, "reset": forgotten}

@@ -1,0 +1,120 @@
+"""What every route uses: the settings, the admission gate, the metrics, the sessions and,
+once loaded, the turn pipeline; and the one place a turn is timed out and counted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from bridge.errors import ApiError
+from bridge.limits import Ticket, TurnGate
+from bridge.metrics import ServerMetrics
+from parle.config import Settings
+from parle.engines.base import ChatModel, Synthesizer, Transcriber
+from parle.errors import EngineTimeoutError, ParleError
+from parle.sessions import SessionStore
+from parle.turn import CompleteEvent, TurnEvent, TurnOptions, TurnPipeline
+from parle.tutor.levels import LevelEstimator
+
+Item = TypeVar("Item")
+
+
+@dataclass
+class EngineSet:
+    """Loaded engines handed to `create_app` (tests, benchmarks) instead of a `ParleRuntime`."""
+
+    transcriber: Transcriber
+    chat: ChatModel
+    synthesizer: Synthesizer
+    estimator: LevelEstimator | None = None
+    llm_ready: Callable[[], Awaitable[bool]] | None = None
+
+
+@dataclass
+class Services:
+    """What every route uses; `pipeline` is None until the engines are loaded."""
+
+    settings: Settings
+    gate: TurnGate
+    metrics: ServerMetrics
+    sessions: SessionStore
+    pipeline: TurnPipeline | None = None
+    llm_ready: Callable[[], Awaitable[bool]] | None = None
+    load_error: str | None = None
+    open_sockets: int = 0
+
+    def require_pipeline(self) -> TurnPipeline:
+        if self.pipeline is None:
+            message = "The tutor is still loading; try again in a few seconds."
+            if self.load_error:
+                message = "The tutor could not start; the operator must check the server log."
+            raise ApiError(503, message, "not_ready", {"Retry-After": "5"})
+        return self.pipeline
+
+    def voices(self) -> list[str]:
+        return self.pipeline.synthesizer.voices if self.pipeline is not None else []
+
+    def languages(self) -> frozenset[str]:
+        return self.pipeline.transcriber.languages if self.pipeline is not None else frozenset()
+
+    async def turn_events(
+        self,
+        ticket: Ticket,
+        source: Any,
+        *,
+        session: str,
+        options: TurnOptions,
+        started_at: float,
+        protocol: str,
+        text: str | None = None,
+    ) -> AsyncGenerator[TurnEvent, None]:
+        """One admitted turn: timeout, metrics, and the ticket released on every exit."""
+        pipeline = self.require_pipeline()
+        events = (
+            pipeline.run_text(text, session=session, options=options, started_at=started_at)
+            if text is not None
+            else pipeline.run(source, session=session, options=options, started_at=started_at)
+        )
+        async with contextlib.aclosing(self.served(ticket, events, protocol)) as served:
+            async for event in served:
+                if isinstance(event, CompleteEvent):
+                    self.metrics.observe_turn(protocol, event.timings)
+                yield event
+
+    async def served(
+        self, ticket: Ticket, items: AsyncGenerator[Item, None], protocol: str
+    ) -> AsyncGenerator[Item, None]:
+        """`items`, admitted (see `admitted`), closed however the consumer stops."""
+        async with self.admitted(ticket, protocol), contextlib.aclosing(items):
+            async for item in items:
+                yield item
+
+    @contextlib.asynccontextmanager
+    async def admitted(self, ticket: Ticket, protocol: str) -> AsyncIterator[None]:
+        """Work holding `ticket`: under the turn time limit, every failure counted by its
+        code, and the ticket released however it ends (a client gone included)."""
+        self.metrics.active_turns.set(self.gate.active)
+        self.metrics.queue_depth.set(self.gate.queue_depth)
+        try:
+            async with asyncio.timeout(self.settings.turn_timeout_s):
+                yield
+        except TimeoutError:
+            self.metrics.observe_failure(protocol, "timeout")
+            raise EngineTimeoutError("The reply took too long and was stopped.") from None
+        except ParleError as exc:
+            self.metrics.observe_failure(protocol, exc.code)
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            self.metrics.observe_failure(protocol, "cancelled")
+            raise
+        except Exception:
+            # Unexpected: counted too (the door answers it as `internal`).
+            self.metrics.observe_failure(protocol, "internal")
+            raise
+        finally:
+            ticket.release()
+            self.metrics.active_turns.set(self.gate.active)
+            self.metrics.queue_depth.set(self.gate.queue_depth)
