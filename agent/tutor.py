@@ -8,18 +8,24 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from livekit import rtc
 from livekit.agents import Agent, ModelSettings, llm
 from livekit.agents.voice.generation import INSTRUCTIONS_MESSAGE_ID
+from pydantic import BaseModel
 
+from agent.lessons import AgentLesson
 from agent.plugins import ParleLLM, ParleTTS
 from parle import wire
+from parle.tutor.commands import match_command
 from parle.tutor.corrections import Correction, SideChannelSplitter, parse_correction
 from parle.tutor.levels import LevelEstimator, LevelTracker, LexicalLevelEstimator
 from parle.tutor.policy import TurnSettings, TutorPolicy
 from parle.tutor.prompts import Region
+from parle.tutor.scenarios import Scenario
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +47,11 @@ class TutorAgent(Agent):
     session's turn handling). A level change steers the reply to that very turn (prompt,
     length, speed) and the learner's next turn-taking; the starting level's settings are
     applied when the agent enters the session.
+
+    A known learner's note (`learner_note`: what the store knows of them, `parle.store`) goes
+    right after the instructions as a system message of its own, before a scenario's note, as
+    the server's requests carry them: the instructions stay byte-identical across learners, so
+    the LLM server's prefix cache keeps hitting.
     """
 
     def __init__(
@@ -51,6 +62,8 @@ class TutorAgent(Agent):
         estimator: LevelEstimator | None = None,
         publish: Publisher | None = None,
         greeting: str = GREETING,
+        scenario: Scenario | None = None,
+        learner_note: str | None = None,
     ) -> None:
         self.policy = TutorPolicy(
             estimator if estimator is not None else LexicalLevelEstimator(), region=region
@@ -59,8 +72,21 @@ class TutorAgent(Agent):
         self.turn_settings: TurnSettings = self.policy.settings(self.tracker.level)
         super().__init__(instructions=self.turn_settings.system_prompt)
         self.publish = publish
-        self.greeting = greeting
         self.corrections: list[Correction] = []
+        # A role-play lesson opens with its own line; spoken commands (agent/lessons.py).
+        self.lesson = AgentLesson(self, scenario)
+        if learner_note:
+            # First among the notes, in place (the lesson keeps its dict): the learner's note
+            # is fixed for the session, the scenario's goes when the lesson ends.
+            others = dict(self.lesson.notes)
+            self.lesson.notes.clear()
+            self.lesson.notes["learner"] = learner_note
+            self.lesson.notes.update(others)
+        # Recent utterances' estimates and replies' corrections, for the learner's record
+        # (agent/learner.py pairs them with the conversation's messages).
+        self._estimates: deque[tuple[str, str]] = deque(maxlen=8)
+        self._replies: deque[tuple[str, Correction | None]] = deque(maxlen=8)
+        self.greeting = scenario.opener if scenario is not None else greeting
 
     @property
     def level(self) -> str:
@@ -72,6 +98,7 @@ class TutorAgent(Agent):
 
     async def on_enter(self) -> None:
         self._apply(self.turn_settings)
+        self.lesson.replied(self.greeting)
         await self.session.say(self.greeting)
 
     async def on_user_turn_completed(
@@ -79,10 +106,12 @@ class TutorAgent(Agent):
     ) -> None:
         """Estimate the learner's level from what they said; steer the reply by it."""
         text = new_message.text_content or ""
-        if not text.strip():
-            return
+        if not text.strip() or match_command(text) is not None:
+            return  # a command says nothing of the learner's level (llm_node answers it)
         turn = await self.policy.turn(self.tracker, text)
         self.turn_settings = turn
+        if turn.estimate is not None:
+            self._estimates.append((_normalized(text), turn.estimate.level))
         if turn.changed:
             log.info("learner level changed", extra={"level": turn.level})
             await self.update_instructions(turn.system_prompt)
@@ -105,7 +134,7 @@ class TutorAgent(Agent):
         if isinstance(session.llm, ParleLLM):
             session.llm.update_options(max_tokens=turn.max_tokens)
         if isinstance(session.tts, ParleTTS):
-            session.tts.update_options(speed=turn.tts_speed)
+            session.tts.update_options(speed=self.lesson.speed(turn.tts_speed))
         session.update_options(
             endpointing_opts={
                 "min_delay": turn.min_endpointing_delay_s,
@@ -126,14 +155,56 @@ class TutorAgent(Agent):
         into English), after the history and the learner's words, as the server's requests
         do; it is added to this request's copy only, never to the session's history.
         """
-        chat_ctx = chat_ctx.copy()
+        command = self.lesson.command_reply(chat_ctx, model_settings)
+        if command is not None:
+            return command  # a spoken command's answer, without the LLM's reply
+        chat_ctx = self.lesson.request_context(chat_ctx)  # a copy, with the session's notes
         chat_ctx.add_message(role="system", content=self.turn_settings.reminder)
         return self._spoken_only(Agent.default.llm_node(self, chat_ctx, tools, model_settings))
+
+    def tts_node(
+        self, text: AsyncIterable[str], model_settings: ModelSettings
+    ) -> AsyncIterable[rtc.AudioFrame]:
+        """The TTS, except for "repete": the last reply's frames again (agent/lessons.py)."""
+        return self.lesson.tts(text, model_settings)
+
+    async def set_level(self, level: str) -> None:
+        """The learner asked for `level`: the tutor speaks at it from the next reply on. The
+        tracker's starting point stays, so a client-given level does not undo it."""
+        start = self.tracker.start
+        self.tracker.reset(level)
+        self.tracker.start = start
+        self.turn_settings = self.policy.settings(self.tracker.level)
+        await self.update_instructions(self.turn_settings.system_prompt)
+        self._apply(self.turn_settings)
+
+    async def publish_event(self, message: BaseModel) -> None:
+        await self._publish(message)
+
+    def estimate_of(self, utterance: str) -> str | None:
+        """The level estimated for the learner's `utterance` (None: typed, a command, or no
+        estimate), by its text: a preemptive reply's message is another object."""
+        text = _normalized(utterance)
+        return next((level for said, level in reversed(self._estimates) if said == text), None)
+
+    def written_reply(
+        self, reply: str, *, interrupted: bool = False
+    ) -> tuple[str, Correction | None] | None:
+        """The LLM's reply that `reply` is (as the conversation holds it: what was heard of an
+        interrupted one), with the correction written after it; None for what the LLM did not
+        write: the greeting, an opener, a command's answer, or a reply cut off before the LLM
+        finished it."""
+        text = _normalized(reply)
+        for written, correction in reversed(self._replies):
+            if written == text or (interrupted and text and written.startswith(text)):
+                return written, correction
+        return None
 
     async def _spoken_only(self, upstream: Any) -> AsyncIterator[llm.ChatChunk | str]:
         if not hasattr(upstream, "__aiter__"):
             upstream = await upstream
         splitter = SideChannelSplitter()
+        said: list[str] = []
         async for chunk in upstream:
             text = chunk if isinstance(chunk, str) else _chunk_text(chunk)
             if text is None:
@@ -141,21 +212,26 @@ class TutorAgent(Agent):
                 continue
             spoken = splitter.push(text)
             if spoken:
+                said.append(spoken)
                 yield spoken
         rest = splitter.flush()
         if rest:
+            said.append(rest)
             yield rest
+        self.lesson.replied("".join(said))
         correction = parse_correction(splitter.block)
+        self._replies.append((_normalized("".join(said)), correction))
         if correction is not None:
             self.corrections.append(correction)
+            self.lesson.state.record(correction)  # for the closing recap
             await self._publish(wire.CorrectionMessage.of(correction))
 
-    async def _publish(self, message: wire.LevelMessage | wire.CorrectionMessage) -> None:
+    async def _publish(self, message: BaseModel) -> None:
         if self.publish is None:
             return
         try:
             # The same shape as the WebSocket's `level` and `correction` messages.
-            await self.publish(message.model_dump(mode="json"))
+            await self.publish(message.model_dump(mode="json", exclude_none=True))
         except Exception as exc:  # a side channel must never break the spoken turn
             log.warning("tutor event not sent", extra={"error_type": type(exc).__name__})
 
@@ -169,6 +245,10 @@ def _replace_instructions(chat_ctx: llm.ChatContext, instructions: str) -> None:
     chat_ctx.items[index] = llm.ChatMessage(
         id=INSTRUCTIONS_MESSAGE_ID, role="system", content=[instructions], created_at=old.created_at
     )
+
+
+def _normalized(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _chunk_text(chunk: llm.ChatChunk) -> str | None:

@@ -13,14 +13,24 @@ from typing import Any
 
 import httpx
 from livekit import rtc
-from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, room_io
+from livekit.agents import (
+    AgentServer,
+    AgentSession,
+    JobContext,
+    JobProcess,
+    get_job_context,
+    room_io,
+)
 
+from agent.learner import KnownLearner, LearnerLink, learner_identity
 from agent.metrics import TurnMetricsReporter
 from agent.plugins import ParleLLM, ParleSTT, ParleTTS
 from agent.plugins._http import server_headers, settings
 from agent.tutor import GREETING, PHONE_GREETING, TutorAgent, room_publisher
+from parle.config import Settings
 from parle.tutor.levels import LEVELS, LevelEstimator
 from parle.tutor.policy import TutorPolicy, build_estimator
+from parle.tutor.scenarios import Scenario, UnknownScenarioError, get_scenario
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +92,20 @@ def load_level_estimator() -> LevelEstimator:
     return estimator
 
 
-server = AgentServer(
-    setup_fnc=prewarm,
-    load_fnc=ServerLoad(),
-    num_idle_processes=2,  # two warm processes: a call starts without loading VAD first
-    initialize_process_timeout=60.0,  # Silero + the turn detector on a busy small box
-)
+def build_server(config: Settings) -> AgentServer:
+    """The worker: PARLE's entrypoint, prewarm and load report, its health endpoint on
+    `PARLE_AGENT_HEALTH_HOST`:`PARLE_AGENT_HEALTH_PORT` (loopback by default: the framework's
+    own default is every interface, at a fixed port that a second worker would collide on)."""
+    server = AgentServer(
+        setup_fnc=prewarm,
+        load_fnc=ServerLoad(),
+        num_idle_processes=2,  # two warm processes: a call starts without loading VAD first
+        initialize_process_timeout=60.0,  # Silero + the turn detector on a busy small box
+        host=config.agent_health_host,
+        port=config.agent_health_port,
+    )
+    server.rtc_session(agent_name=AGENT_NAME)(entrypoint)
+    return server
 
 
 def build_session(userdata: dict[str, Any], level: str) -> AgentSession[Any]:
@@ -115,13 +133,29 @@ def build_session(userdata: dict[str, Any], level: str) -> AgentSession[Any]:
     )
 
 
-def starting_level(participant: rtc.RemoteParticipant | None) -> str:
-    """The learner's level from their `parle.level` attribute, else PARLE's default."""
+def starting_level(participant: rtc.RemoteParticipant | None, stored: str | None = None) -> str:
+    """The learner's level from their `parle.level` attribute (a client's explicit choice wins,
+    as at the server's doors), else where they left off (`stored`), else PARLE's default."""
     if participant is not None:
         given = participant.attributes.get("parle.level", "").upper()
         if given in LEVELS:
             return given
+    if stored is not None and stored in LEVELS:
+        return stored
     return settings().level
+
+
+def chosen_scenario(participant: rtc.RemoteParticipant | None) -> Scenario | None:
+    """The role-play lesson of the learner's `parle.scenario` attribute; none when absent or
+    unknown (a free conversation rather than no lesson)."""
+    given = participant.attributes.get("parle.scenario", "") if participant is not None else ""
+    if not given:
+        return None
+    try:
+        return get_scenario(given)
+    except UnknownScenarioError:
+        log.warning("unknown scenario attribute; free conversation")
+        return None
 
 
 def is_phone_call(participant: rtc.RemoteParticipant | None) -> bool:
@@ -142,10 +176,15 @@ def room_options(participant: rtc.RemoteParticipant) -> room_io.RoomOptions:
 async def start_tutoring(
     room: rtc.Room, participant: rtc.RemoteParticipant, userdata: dict[str, Any]
 ) -> tuple[AgentSession[Any], TurnMetricsReporter]:
-    """Start the tutor for `participant` in `room` (greeted by phone or by browser)."""
-    level = starting_level(participant)
+    """Start the tutor for `participant` in `room` (greeted by phone or by browser); a known
+    learner starts where they left off, and their turns go to their record."""
     phone = is_phone_call(participant)
-    log.info("session starting", extra={"room": room.name, "phone": phone, "level": level})
+    link, known = await learner_of(participant, phone=phone, session_id=room.name)
+    level = starting_level(participant, known.level if known is not None else None)
+    log.info("session starting", extra={
+        "room": room.name, "phone": phone, "level": level,
+        "learner": link is not None, "returning": known is not None and known.level is not None,
+    })  # fmt: skip
     session = build_session(userdata, level)
     reporter = TurnMetricsReporter()
     reporter.attach(session)
@@ -155,12 +194,32 @@ async def start_tutoring(
         estimator=userdata["estimator"],
         publish=room_publisher(room),
         greeting=PHONE_GREETING if phone else GREETING,
+        scenario=chosen_scenario(participant),  # its opener replaces the greeting
+        learner_note=known.note if known is not None else None,
     )
+    if link is not None:
+        link.attach(session, agent)
+        job = get_job_context(required=False)
+        if job is not None:
+            # The last turns are sent before the job ends. (`aclose` takes no positional
+            # argument: the job would pass its shutdown reason to one.)
+            job.add_shutdown_callback(link.aclose)
     await session.start(agent=agent, room=room, room_options=room_options(participant))
     return session, reporter
 
 
-@server.rtc_session(agent_name=AGENT_NAME)
+async def learner_of(
+    participant: rtc.RemoteParticipant, *, phone: bool, session_id: str | None = None
+) -> tuple[LearnerLink | None, KnownLearner | None]:
+    """The participant's link to their record (None: anonymous, an id that breaks the rules)
+    and what the store knows of them (None: nothing, or the server did not answer in time)."""
+    learner_id = learner_identity(participant, phone_hash_key=settings().phone_hash_key, sip=phone)
+    if learner_id is None:
+        return None, None
+    link = LearnerLink(learner_id)
+    return link, await link.start(session_id)
+
+
 async def entrypoint(ctx: JobContext) -> None:
     """One room: wait for the learner (web, mobile or a phone caller), then tutor them."""
     await ctx.connect()

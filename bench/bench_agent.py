@@ -38,10 +38,10 @@ from agent.metrics import TurnMetricsReporter  # noqa: E402
 from agent.plugins import ParleLLM, ParleSTT, ParleTTS  # noqa: E402
 from agent.tutor import TutorAgent  # noqa: E402
 from bridge.app import create_app  # noqa: E402
+from harness.scripted_llm import ScriptedLlmServer  # noqa: E402
+from harness.uvicorn_thread import UvicornThread  # noqa: E402
+from harness.voice import LearnerMicrophone, Speaker  # noqa: E402
 from parle.config import load_settings  # noqa: E402
-from tests.doubles.scripted_llm import ScriptedLlmServer  # noqa: E402
-from tests.doubles.uvicorn_thread import UvicornThread  # noqa: E402
-from tests.doubles.voice import LearnerMicrophone, Speaker  # noqa: E402
 
 AUDIO = REPO / "tests" / "data" / "audio" / "utterances"
 REPLY = ["Muito bem!", " Você mora", " no Brasil", " agora?", " Eu adoro", " o Rio."]

@@ -77,7 +77,10 @@ async def measure(port: int, *, ram_cache: bool, rounds: int) -> dict[str, float
             for turn, line in enumerate(LINES * 2):  # three sessions, alternating
                 history = histories[turn % 3]
                 taking_turns.append(await first_token_ms(chat, build_messages(history, line)))
-                history += [{"role": "user", "content": line}, {"role": "assistant", "content": REPLY}]
+                history += [
+                    {"role": "user", "content": line},
+                    {"role": "assistant", "content": REPLY},
+                ]
     finally:
         await chat.aclose()
         await server.stop()
@@ -98,9 +101,7 @@ async def main() -> None:
         one = await measure(args.port, ram_cache=ram_cache, rounds=args.rounds)
         results.setdefault(key, []).append(one)
     summary = {
-        key: {
-            name: round(statistics.median(run[name] for run in runs), 1) for name in runs[0]
-        }
+        key: {name: round(statistics.median(run[name] for run in runs), 1) for name in runs[0]}
         for key, runs in results.items()
     }
     print(json.dumps(summary, indent=2))

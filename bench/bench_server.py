@@ -98,14 +98,17 @@ async def session(
             await ws.send(audio[turn % len(audio)])
             first_audio = None
             heard_s = 0.0
+            rate = 0  # each WAV's rate, from the `audio` message announcing it
             while True:
                 raw = await asyncio.wait_for(ws.recv(), 300)
                 if isinstance(raw, bytes):
                     if first_audio is None:
                         first_audio = time.perf_counter()
-                    heard_s += (len(raw) - 44) / 2 / 24_000
+                    heard_s += (len(raw) - 44) / 2 / rate
                     continue
                 message = json.loads(raw)
+                if message["type"] == "audio":
+                    rate = message["sample_rate"]
                 if message["type"] == "error":
                     errors += 1
                     break

@@ -16,12 +16,14 @@ from bridge.idle import ActivityMiddleware, ActivityTracker, IdleStopper, Tensor
 from bridge.limits import TurnGate
 from bridge.metrics import ServerMetrics
 from bridge.middleware import MAX_OTHER_BODY_BYTES, ApiKeyMiddleware, BodyLimitMiddleware
-from bridge.routes import ops, page, speech, sse, tokens, ws
+from bridge.routes import learners, lessons, ops, page, speech, sse, tokens, ws
+from bridge.routes import realtime as realtime_route
 from bridge.services import EngineSet, Services
 from parle.config import Settings
 from parle.engines.base import ChatModel, Synthesizer, Transcriber
 from parle.runtime import ParleRuntime, build_pipeline
 from parle.sessions import SessionStore
+from parle.store import build_recorder
 from parle.tutor.levels import LevelEstimator
 
 __all__ = ["EngineSet", "create_app"]
@@ -43,6 +45,9 @@ def create_app(settings: Settings, *, engines: EngineSet | None = None) -> FastA
         metrics=ServerMetrics(),
         sessions=SessionStore(max_turns=settings.history_turns, max_sessions=settings.max_sessions),
     )
+    services.recorder = build_recorder(
+        settings, on_error=lambda op: services.metrics.store_errors.labels(op).inc()
+    )
 
     def serve_engines(
         transcriber: Transcriber,
@@ -53,11 +58,14 @@ def create_app(settings: Settings, *, engines: EngineSet | None = None) -> FastA
         services.pipeline = build_pipeline(
             settings, transcriber, chat, tts, sessions=services.sessions, estimator=estimator
         )
+        services.pipeline.recorder = services.recorder
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime: ParleRuntime | None = None
         loader: asyncio.Task[None] | None = None
+        if services.recorder is not None:
+            await services.recorder.start()  # migrations; an unreachable database only warns
         if engines is not None:
             services.llm_ready = engines.llm_ready
             serve_engines(engines.transcriber, engines.chat, engines.synthesizer, engines.estimator)
@@ -92,6 +100,8 @@ def create_app(settings: Settings, *, engines: EngineSet | None = None) -> FastA
                 loader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await loader
+            if services.recorder is not None:
+                await services.recorder.stop()  # writes every turn already accepted
             if runtime is not None:
                 await runtime.stop()
 
@@ -129,7 +139,8 @@ def create_app(settings: Settings, *, engines: EngineSet | None = None) -> FastA
             expose_headers=["X-Session-Id", "X-Sample-Rate", "Retry-After"],
         )
     install_error_handlers(app)
-    for routes in (ops, tokens, sse, ws, speech, page):
+    app.include_router(realtime_route.router)
+    for routes in (ops, tokens, sse, ws, speech, learners, lessons, page):
         app.include_router(routes.router)
     return app
 

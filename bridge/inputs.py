@@ -11,6 +11,7 @@ from starlette.requests import Request
 from bridge.errors import ApiError
 from parle.turn import TurnOptions
 from parle.tutor.levels import LEVELS
+from parle.tutor.scenarios import UnknownScenarioError, get_scenario
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _LANGUAGE = re.compile(r"[a-z]{2,3}([-_][A-Za-z]{2})?")
@@ -25,6 +26,30 @@ async def read_audio_form(request: Request, field: str, alias: str) -> tuple[byt
     if not isinstance(upload, UploadFile):
         raise ApiError(400, f"The multipart field '{field}' is required.", "no_audio")
     return await upload.read(), form
+
+
+async def read_lesson_form(
+    request: Request, field: str, alias: str
+) -> tuple[bytes | None, FormData]:
+    """As `read_audio_form`, except that a request ending the lesson (`end`) may come without
+    audio (a button, not words): then the audio is None."""
+    try:
+        return await read_audio_form(request, field, alias)
+    except ApiError as exc:
+        if exc.code != "no_audio":
+            raise
+        form = await request.form()  # already parsed: Starlette keeps it
+        if not form_flag(form, "end"):
+            raise
+        return None, form
+
+
+def form_flag(form: FormData, name: str) -> bool:
+    """A yes/no form field (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`); absent = no."""
+    value = (form_text(form, name) or "false").lower()
+    if value not in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+        raise ApiError(422, f"{name} must be true or false.", f"bad_{name}")
+    return value in ("true", "1", "yes", "on")
 
 
 def form_text(form: FormData, name: str) -> str | None:
@@ -46,6 +71,29 @@ def check_session_id(value: str | None) -> str:
     return value
 
 
+def check_learner_id(value: str | None) -> str | None:
+    """A client's learner id (the session-id rules), or None: an anonymous session."""
+    if not value:
+        return None
+    if not _SESSION_ID.fullmatch(value):
+        raise ApiError(
+            422,
+            "learner_id may use letters, digits and . _ : - (at most 128 characters).",
+            "bad_learner_id",
+        )
+    return value
+
+
+def check_scenario(value: str | None) -> str | None:
+    """A scenario id (`GET /api/scenarios`), or None: no role-play."""
+    if not value:
+        return None
+    try:
+        return get_scenario(value).id
+    except UnknownScenarioError as exc:
+        raise ApiError(422, str(exc), "bad_scenario") from None
+
+
 def check_level(level: str | None) -> str | None:
     if level is None:
         return None
@@ -62,6 +110,8 @@ def check_options(
     level: str | None,
     language: str | None,
     speed: float | None = None,
+    learner_id: str | None = None,
+    scenario: str | None = None,
 ) -> TurnOptions:
     """Validate a client's per-turn choices against what the engines offer; a bad one is a
     422 naming the field."""
@@ -82,4 +132,11 @@ def check_options(
                 "as pt, en, es).",
                 "bad_language",
             )
-    return TurnOptions(voice=voice or None, speed=speed, level=checked_level, language=stt_language)
+    return TurnOptions(
+        voice=voice or None,
+        speed=speed,
+        level=checked_level,
+        language=stt_language,
+        learner_id=check_learner_id(learner_id),
+        scenario=check_scenario(scenario),
+    )

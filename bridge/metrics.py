@@ -38,6 +38,15 @@ class ServerMetrics:
         self.active_turns = Gauge(
             "parle_active_turns", "Turns being served", registry=self.registry
         )
+        self.store_errors = Counter(
+            "parle_store_errors_total", "Learner store failures (the turn went on)", ["op"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.speculations = Counter(
+            "parle_realtime_speculations_total",
+            "Realtime replies started before the turn's end was confirmed, by outcome "
+            "(started, kept, discarded)", ["outcome"], registry=self.registry,
+        )  # fmt: skip
         self.agent_seconds = Histogram(
             "parle_agent_stage_seconds", "LiveKit agent turn latency by stage", ["stage"],
             buckets=_LATENCY_BUCKETS, registry=self.registry,

@@ -31,6 +31,7 @@ _DESCRIPTIONS = {
     400: "No audio, or an empty or malformed body (`no_audio`, `empty`, `http_error`).",
     401: "No valid API key (`unauthorized`).",
     403: "Not allowed (`client_names_not_allowed`).",
+    404: "Not found (`learner_not_found`, `not_installed`).",
     408: "The request arrived too slowly (`request_timeout`).",
     413: "Too large (`too_large`, `too_long`, `input_too_long`).",
     415: "Not multipart/form-data, or not audio (`bad_type`, `undecodable`).",

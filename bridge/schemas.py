@@ -35,6 +35,8 @@ class Config(_In):
     level: str | None = None
     language: str | None = None
     speed: float | None = None
+    learner_id: str | None = None  # whose record this session joins (session-id rules)
+    scenario: str | None = None  # a role-play lesson; naming one (re)starts it, opener first
 
 
 class TextInput(_In):
@@ -44,13 +46,21 @@ class TextInput(_In):
     text: Annotated[str, Field(min_length=1, max_length=2000)]
 
 
+class End(_In):
+    """End the lesson: the tutor closes it with a recap of its corrections (a turn)."""
+
+    type: Literal["end"]
+
+
 class Cancel(_In):
     """Barge-in: stop the reply in progress now."""
 
     type: Literal["cancel"]
 
 
-ClientMessage = Annotated[Ping | Reset | Config | TextInput | Cancel, Field(discriminator="type")]
+ClientMessage = Annotated[
+    Ping | Reset | Config | TextInput | Cancel | End, Field(discriminator="type")
+]
 client_message = TypeAdapter(ClientMessage)
 
 

@@ -12,10 +12,13 @@ from typing import Any, TypeVar
 from bridge.errors import ApiError
 from bridge.limits import Ticket, TurnGate
 from bridge.metrics import ServerMetrics
+from parle import lessons
 from parle.config import Settings
 from parle.engines.base import ChatModel, Synthesizer, Transcriber
 from parle.errors import EngineTimeoutError, ParleError
+from parle.lessons import LessonAction
 from parle.sessions import SessionStore
+from parle.store import StoreRecorder
 from parle.turn import CompleteEvent, TurnEvent, TurnOptions, TurnPipeline
 from parle.tutor.levels import LevelEstimator
 
@@ -42,6 +45,7 @@ class Services:
     metrics: ServerMetrics
     sessions: SessionStore
     pipeline: TurnPipeline | None = None
+    recorder: StoreRecorder | None = None  # the learner store (parle.store)
     llm_ready: Callable[[], Awaitable[bool]] | None = None
     load_error: str | None = None
     open_sockets: int = 0
@@ -70,14 +74,23 @@ class Services:
         started_at: float,
         protocol: str,
         text: str | None = None,
+        lesson: LessonAction | None = None,
     ) -> AsyncGenerator[TurnEvent, None]:
-        """One admitted turn: timeout, metrics, and the ticket released on every exit."""
+        """One admitted turn: timeout, metrics, and the ticket released on every exit.
+        `lesson`: a lesson opened or ended by the client (`source`: None, or the learner's
+        last words for `end`)."""
         pipeline = self.require_pipeline()
-        events = (
-            pipeline.run_text(text, session=session, options=options, started_at=started_at)
-            if text is not None
-            else pipeline.run(source, session=session, options=options, started_at=started_at)
-        )
+        if lesson is not None:
+            events = lessons.run(
+                pipeline, lesson, session=session, options=options, started_at=started_at,
+                samples=source,
+            )  # fmt: skip
+        elif text is not None:
+            events = pipeline.run_text(
+                text, session=session, options=options, started_at=started_at
+            )
+        else:
+            events = pipeline.run(source, session=session, options=options, started_at=started_at)
         async with contextlib.aclosing(self.served(ticket, events, protocol)) as served:
             async for event in served:
                 if isinstance(event, CompleteEvent):
@@ -93,9 +106,16 @@ class Services:
                 yield item
 
     @contextlib.asynccontextmanager
-    async def admitted(self, ticket: Ticket, protocol: str) -> AsyncIterator[None]:
+    async def admitted(
+        self,
+        ticket: Ticket,
+        protocol: str,
+        quiet_cancel: Callable[[], bool] | None = None,
+    ) -> AsyncIterator[None]:
         """Work holding `ticket`: under the turn time limit, every failure counted by its
-        code, and the ticket released however it ends (a client gone included)."""
+        code, and the ticket released however it ends (a client gone included). A
+        cancellation is not counted when `quiet_cancel()` says so (a realtime speculation
+        dropped: no turn was cancelled, the realtime door counts it)."""
         self.metrics.active_turns.set(self.gate.active)
         self.metrics.queue_depth.set(self.gate.queue_depth)
         try:
@@ -108,7 +128,8 @@ class Services:
             self.metrics.observe_failure(protocol, exc.code)
             raise
         except (asyncio.CancelledError, GeneratorExit):
-            self.metrics.observe_failure(protocol, "cancelled")
+            if quiet_cancel is None or not quiet_cancel():
+                self.metrics.observe_failure(protocol, "cancelled")
             raise
         except Exception:
             # Unexpected: counted too (the door answers it as `internal`).

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,32 @@ def check_dockerfile(text: str) -> list[str]:
     return problems
 
 
+def _name(requirement: str) -> str:
+    """A requirement's distribution name, normalized (PEP 503)."""
+    bare = re.split(r"[\s\[<>=!~;]", requirement.strip(), maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", bare).lower()
+
+
+def check_lock(pyproject: str, lock: str) -> list[str]:
+    """Every dependency the image installs (the core's, the `gpu` and `agent` extras') is
+    pinned in the hashed lock: the image installs the lock with --no-deps, so a dependency
+    missing there is missing at run time."""
+    project = tomllib.loads(pyproject)["project"]
+    wanted = list(project["dependencies"])
+    for extra in ("gpu", "agent"):
+        wanted += project["optional-dependencies"][extra]
+    pinned = {
+        _name(line.split("==")[0])
+        for line in lock.splitlines()
+        if "==" in line and line[:1].isalnum()
+    }
+    return [
+        f"deploy/requirements-gpu.lock lacks {_name(r)} (make lock)"
+        for r in wanted
+        if _name(r) not in pinned
+    ]
+
+
 def docker_compose_config() -> list[str]:
     """`docker compose config` when the plugin is installed (it needs no engine)."""
     docker = shutil.which("docker")
@@ -205,6 +232,9 @@ def run_checks(
         + check_livekit(livekit.read_text())
         + check_sip((deploy / "sip" / "sip.yaml").read_text())
         + check_dockerfile(dockerfile.read_text())
+        + check_lock(
+            (REPO / "pyproject.toml").read_text(), (deploy / "requirements-gpu.lock").read_text()
+        )
     )
 
 

@@ -151,7 +151,19 @@ def cmd_level(settings: Settings, args: argparse.Namespace) -> int:
     estimator = build_estimator(settings)
     estimator.load()
     estimate = estimator.estimate(args.text)
-    print(json.dumps({"level": estimate.level, "scores": estimate.scores}))
+    # `features` says why (the lexical estimator's grammar, vocabulary and clause features;
+    # empty for the mdeberta classifier).
+    print(
+        json.dumps(
+            {
+                "level": estimate.level,
+                "value": estimate.value,
+                "scores": estimate.scores,
+                "features": estimate.features,
+            },
+            ensure_ascii=False,
+        )
+    )
     return 0
 
 
@@ -159,10 +171,11 @@ def cmd_agent(args: argparse.Namespace) -> int:
     """LiveKit's worker CLI (`start`, `dev`, `console`, `download-files`) on PARLE's agent."""
     from livekit.agents import cli
 
-    from agent.worker import server
+    from agent.plugins._http import settings
+    from agent.worker import build_server
 
     sys.argv = ["parle agent", args.mode, *args.rest]
-    cli.run_app(server)
+    cli.run_app(build_server(settings()))
     return 0
 
 

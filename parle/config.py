@@ -176,6 +176,9 @@ class Settings(BaseSettings):
     token_trust_client_names: bool = False
     # Let the agent start the LLM reply before the learner's turn is confirmed.
     agent_preemptive_generation: bool = True
+    # Where the LiveKit worker answers its health checks (0 = any free port).
+    agent_health_host: str = "127.0.0.1"
+    agent_health_port: int = Field(default=8081, ge=0, le=65535)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     # Comma-separated; empty = no authentication (fine on loopback, not on a network).
@@ -198,6 +201,22 @@ class Settings(BaseSettings):
     speech_max_chars: int = Field(default=1000, ge=1, le=100_000)
     speech_timeout_s: float = Field(default=60.0, gt=0)
     session_idle_s: float = Field(default=1800.0, gt=0)
+    # The realtime door (`/v1/realtime`): the silence after speech at which a reply is started
+    # speculatively (before the turn's end is confirmed); how much new speech between two
+    # partial transcripts; the client events a connection may send a second (bursts of twice).
+    realtime_speculation_ms: int = Field(default=200, ge=32, le=5000)
+    realtime_partial_interval_ms: int = Field(default=600, ge=100, le=10_000)
+    realtime_events_per_s: int = Field(default=200, ge=10, le=10_000)
+
+    # The learner store (parle/store): `sqlite:///PATH` or `postgresql://USER:PASS@HOST/DB`;
+    # empty = SQLite at cache_dir/parle.db. Data older than `retention_days` is deleted
+    # (0 = kept until the learner is erased); `store_queue` turns wait to be written at most.
+    database_url: str = ""
+    retention_days: float = Field(default=365.0, ge=0)
+    store_queue: int = Field(default=1000, ge=1, le=1_000_000)
+    # A phone caller's learner id is a keyed hash (HMAC-SHA256) of their number: set a secret
+    # so that ids cannot be turned back into numbers by hashing every number (empty = plain).
+    phone_hash_key: str = ""
 
     # Rented boxes (TensorDock): stop this instance after this many minutes with no one served
     # (0 = never). Only with both TensorDock variables set.

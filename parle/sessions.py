@@ -9,6 +9,7 @@ from collections import OrderedDict, deque
 from pathlib import Path
 
 from parle.engines.base import ChatMessage
+from parle.tutor.lesson import Lesson
 from parle.tutor.levels import LevelTracker
 
 
@@ -24,6 +25,8 @@ class SessionMemory:
         # learner's profile, "scenario": the lesson's role-play), fixed for the session so the
         # LLM server's prefix cache keeps hitting (`build_messages`' `context`).
         self.notes: dict[str, str] = {}
+        # The lesson: its scenario, corrections, speed steps, the last reply's speech.
+        self.lesson = Lesson()
 
     @property
     def messages(self) -> list[ChatMessage]:

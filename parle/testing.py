@@ -51,6 +51,11 @@ class InstantTranscriber:
         heard = self.text if await asyncio.to_thread(self._hears_speech, audio) else ""
         return Transcript(heard, language or "pt", audio.size / 16_000, 1.0 if heard else 0.0)
 
+    async def transcribe_fitted(
+        self, audio: FloatAudio, *, language: str | None = None
+    ) -> Transcript:
+        return await self.transcribe(audio, language=language)
+
     def _hears_speech(self, audio: FloatAudio) -> bool:
         if not self.vad:
             return bool(abs(audio).max() > 0)

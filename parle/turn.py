@@ -14,13 +14,30 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from dataclasses import asdict, dataclass, field, replace
-from typing import ClassVar, Literal
+from dataclasses import replace
 
+from parle import lessons
 from parle.audio import AudioChunk, FloatAudio, decode_audio
 from parle.cutter import SentenceCutter, clean_for_speech
 from parle.engines.base import ChatMessage, ChatModel, Synthesizer, Transcriber, Transcript
 from parle.errors import EngineFailedError, EngineTimeoutError, ParleError
+from parle.events import (
+    AudioEvent,
+    CommandEvent,
+    CompleteEvent,
+    CorrectionEvent,
+    LevelEvent,
+    ResponseDeltaEvent,
+    ResponseEvent,
+    Stage,
+    StageEvent,
+    TranscriptEvent,
+    TurnEvent,
+    TurnOptions,
+    TurnState,
+    TurnTimings,
+    elapsed_ms,
+)
 from parle.recording import LearnerRecorder, TurnRecord
 from parle.scheduler import LATER, URGENT, ComputeGate
 from parle.sessions import SessionMemory, SessionStore
@@ -29,125 +46,25 @@ from parle.tutor.levels import LevelEstimator, LevelTracker
 from parle.tutor.policy import TutorPolicy
 from parle.tutor.prompts import Region
 
+__all__ = [
+    "AudioEvent",
+    "CommandEvent",
+    "CompleteEvent",
+    "CorrectionEvent",
+    "LevelEvent",
+    "ResponseDeltaEvent",
+    "ResponseEvent",
+    "Stage",
+    "StageEvent",
+    "TranscriptEvent",
+    "TurnEvent",
+    "TurnOptions",
+    "TurnPipeline",
+    "TurnState",
+    "TurnTimings",
+]
+
 log = logging.getLogger(__name__)
-
-Stage = Literal["stt", "llm", "tts"]
-
-
-def _ms(start: float, end: float) -> float:
-    return round((end - start) * 1000.0, 1)
-
-
-@dataclass
-class TurnTimings:
-    """Stage timings of one turn, in milliseconds from the moment its audio arrived."""
-
-    stt_ms: float = 0.0
-    llm_first_token_ms: float | None = None
-    llm_ms: float = 0.0
-    tts_first_chunk_ms: float | None = None
-    tts_ms: float = 0.0
-    ttfa_ms: float | None = None
-    total_ms: float = 0.0
-
-    def as_dict(self) -> dict[str, float | None]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class StageEvent:
-    kind: ClassVar[str] = "stage"
-    stage: Stage
-
-
-@dataclass(frozen=True)
-class TranscriptEvent:
-    kind: ClassVar[str] = "transcript"
-    text: str
-    stt_ms: float
-
-
-@dataclass(frozen=True)
-class ResponseDeltaEvent:
-    kind: ClassVar[str] = "response_delta"
-    delta: str
-
-
-@dataclass(frozen=True)
-class ResponseEvent:
-    kind: ClassVar[str] = "response"
-    text: str
-    llm_ms: float
-
-
-@dataclass(frozen=True)
-class AudioEvent:
-    kind: ClassVar[str] = "audio"
-    chunk: AudioChunk
-    index: int
-    text: str
-
-
-@dataclass(frozen=True)
-class CompleteEvent:
-    kind: ClassVar[str] = "complete"
-    transcript: str
-    response: str
-    timings: TurnTimings
-
-
-@dataclass(frozen=True)
-class LevelEvent:
-    """The learner's level after this utterance (`level`, smoothed over the session) and this
-    utterance's own estimate and scores."""
-
-    kind: ClassVar[str] = "level"
-    level: str
-    estimate: str
-    scores: dict[str, float]
-
-
-@dataclass(frozen=True)
-class CorrectionEvent:
-    """The correction the tutor made, from the side channel; never spoken."""
-
-    kind: ClassVar[str] = "correction"
-    correction: Correction
-
-
-TurnEvent = (
-    StageEvent
-    | TranscriptEvent
-    | LevelEvent
-    | ResponseDeltaEvent
-    | ResponseEvent
-    | CorrectionEvent
-    | AudioEvent
-    | CompleteEvent
-)
-
-
-@dataclass(frozen=True)
-class TurnOptions:
-    """Per-turn choices a client may make."""
-
-    voice: str | None = None
-    speed: float | None = None
-    level: str | None = None
-    max_tokens: int | None = None
-    language: str | None = None  # the STT language for this turn (default: the pinned one)
-    learner_id: str | None = None  # who is speaking (their store record); None = anonymous
-    scenario: str | None = None  # the role-play lesson this session follows, by id
-    sequential: bool = False
-
-
-@dataclass
-class _TurnState:
-    started: float
-    timings: TurnTimings = field(default_factory=TurnTimings)
-    response: str = ""
-    audio_index: int = 0
-    tts_started: bool = False
 
 
 class _Finished:
@@ -195,7 +112,7 @@ class TurnPipeline:
         self.region: Region = region
         self.recorder = recorder  # a known learner's long-term record (parle.recording)
 
-    def _tracker(self, memory: SessionMemory, start: str | None) -> LevelTracker:
+    def level_tracker(self, memory: SessionMemory, start: str | None) -> LevelTracker:
         """The session's level tracker; a client-given level (re)starts it there."""
         tracker = memory.level
         if tracker is None:
@@ -217,13 +134,17 @@ class TurnPipeline:
             max_bytes=self.max_audio_bytes,
         )
 
-    async def transcribe(self, samples: FloatAudio, *, language: str | None = None) -> Transcript:
+    async def transcribe(
+        self, samples: FloatAudio, *, language: str | None = None, fitted: bool = False
+    ) -> Transcript:
         """Speech recognition as every door gets it: an urgent compute slot, the STT time
-        limit, and any engine failure as a typed `EngineError`."""
+        limit, and any engine failure as a typed `EngineError`. `fitted`: the engine's
+        window fitted to the clip (`Transcriber.transcribe_fitted`), for repeated decodes."""
+        recognize = self.transcriber.transcribe_fitted if fitted else self.transcriber.transcribe
         try:
             async with self._compute(URGENT):
                 return await asyncio.wait_for(
-                    self.transcriber.transcribe(samples, language=language), self.stt_timeout_s
+                    recognize(samples, language=language), self.stt_timeout_s
                 )
         except TimeoutError:
             raise EngineTimeoutError(
@@ -253,6 +174,21 @@ class TurnPipeline:
         except Exception as exc:
             raise _engine_failure("tts", exc) from exc
 
+    async def write(
+        self, messages: list[ChatMessage], *, max_tokens: int, timings: TurnTimings
+    ) -> str:
+        """A whole short LLM reply as text (a side request: a translation hint), with its
+        first-token and total times in `timings`; the model's failures as typed errors."""
+        started = time.perf_counter()
+        parts: list[str] = []
+        async with contextlib.aclosing(self.chat.stream(messages, max_tokens=max_tokens)) as deltas:
+            while (delta := await _next_delta(deltas)) is not None:
+                if timings.llm_first_token_ms is None:
+                    timings.llm_first_token_ms = elapsed_ms(started)
+                parts.append(delta)
+        timings.llm_ms = elapsed_ms(started)
+        return "".join(parts)
+
     async def speak_text(
         self, text: str, *, voice: str | None = None, speed: float | None = None
     ) -> AsyncGenerator[AudioChunk, None]:
@@ -275,12 +211,12 @@ class TurnPipeline:
         started_at: float | None = None,
     ) -> AsyncGenerator[TurnEvent, None]:
         """A whole turn from the learner's audio. Bad audio raises before any event."""
-        state = _TurnState(started_at if started_at is not None else time.perf_counter())
+        state = TurnState(started_at if started_at is not None else time.perf_counter())
         options = options or TurnOptions()
         samples = await self.decode(audio) if isinstance(audio, bytes) else audio
         yield StageEvent("stt")
         transcript = await self.transcribe(samples, language=options.language)
-        state.timings.stt_ms = _ms(state.started, time.perf_counter())
+        state.timings.stt_ms = elapsed_ms(state.started)
         yield TranscriptEvent(transcript.text, state.timings.stt_ms)
         async with contextlib.aclosing(self._reply(transcript, session, options, state)) as events:
             async for event in events:
@@ -295,7 +231,7 @@ class TurnPipeline:
         started_at: float | None = None,
     ) -> AsyncGenerator[TurnEvent, None]:
         """A turn from typed text: no STT stage."""
-        state = _TurnState(started_at if started_at is not None else time.perf_counter())
+        state = TurnState(started_at if started_at is not None else time.perf_counter())
         transcript = Transcript(text.strip(), "", 0.0, 1.0)
         reply = self._reply(transcript, session, options or TurnOptions(), state)
         async with contextlib.aclosing(reply) as events:
@@ -307,34 +243,42 @@ class TurnPipeline:
         transcript: Transcript,
         session: str | SessionMemory,
         options: TurnOptions,
-        state: _TurnState,
+        state: TurnState,
     ) -> AsyncGenerator[TurnEvent, None]:
         timings = state.timings
         if transcript.is_empty:
             # Silence or noise: nothing to answer, and no LLM call.
-            timings.total_ms = _ms(state.started, time.perf_counter())
+            timings.total_ms = elapsed_ms(state.started)
             yield CompleteEvent("", "", timings)
             return
         memory = self.sessions.get(session) if isinstance(session, str) else session
         if self.recorder is not None and options.learner_id:
             key = session if isinstance(session, str) else None
             await self.recorder.session_started(memory, options.learner_id, key)
+        # Spoken commands and a scenario's opening need no LLM reply.
+        special = lessons.intercept(self, transcript.text, memory, options, state)
+        if special is not None:
+            async with contextlib.aclosing(special) as events:
+                async for event in events:
+                    yield event
+            return
         # The tutor policy (shared with the LiveKit agent) decides what the level steers: the
         # prompt, the reply length, the speaking rate. A client's explicit choice wins.
         policy = TutorPolicy(self.estimator, region=self.region)
-        turn = await policy.turn(self._tracker(memory, options.level), transcript.text)
+        turn = await policy.turn(self.level_tracker(memory, options.level), transcript.text)
         if turn.estimate is not None:
             yield LevelEvent(turn.level, turn.estimate.level, turn.estimate.scores)
         options = replace(
             options,
             level=turn.level,
             max_tokens=options.max_tokens or turn.max_tokens,
-            speed=options.speed or turn.tts_speed,
+            speed=memory.lesson.speed(options.speed or turn.tts_speed),  # and "mais devagar"
         )
         messages = turn.messages(
             memory.messages, transcript.text, context=list(memory.notes.values())
         )
         yield StageEvent("llm")
+        memory.lesson.speaking(options.voice, options.speed)  # its audio, for "repete"
         produce = self._sequential if options.sequential else self._streamed
         correction: Correction | None = None
         # aclosing: a consumer that stops at a `yield` (a client gone) still cancels the
@@ -344,19 +288,22 @@ class TurnPipeline:
                 self._merge(produce, messages, options, state)
             ) as merged:
                 async for event in merged:
+                    lessons.observe(memory, event)
                     if isinstance(event, AudioEvent) and timings.ttfa_ms is None:
-                        timings.ttfa_ms = _ms(state.started, time.perf_counter())
+                        timings.ttfa_ms = elapsed_ms(state.started)
                     elif isinstance(event, CorrectionEvent):
                         correction = event.correction
                     yield event
         except BaseException:
+            memory.lesson.spoken(state.response, complete=False)
             # An interrupted reply is kept as far as it was written: the learner heard some.
             if state.response.strip():
                 memory.add_turn(transcript.text, state.response.strip())
             raise
         # Remembered before `complete` leaves: a client may stop reading right after it.
         memory.add_turn(transcript.text, state.response)
-        timings.total_ms = _ms(state.started, time.perf_counter())
+        memory.lesson.spoken(state.response, complete=True)
+        timings.total_ms = elapsed_ms(state.started)
         if self.recorder is not None and options.learner_id:
             estimate = turn.estimate.level if turn.estimate is not None else None
             self.recorder.turn_finished(memory, TurnRecord(
@@ -369,7 +316,7 @@ class TurnPipeline:
         produce: Callable[..., list[Awaitable[None]]],
         messages: list[ChatMessage],
         options: TurnOptions,
-        state: _TurnState,
+        state: TurnState,
     ) -> AsyncGenerator[TurnEvent, None]:
         """Run the producer coroutines as tasks and yield their events in arrival order."""
         queue: asyncio.Queue[TurnEvent | _Finished | BaseException] = asyncio.Queue()
@@ -409,7 +356,7 @@ class TurnPipeline:
         self,
         messages: list[ChatMessage],
         options: TurnOptions,
-        state: _TurnState,
+        state: TurnState,
         emit: Callable[[TurnEvent], None],
     ) -> list[Awaitable[None]]:
         pieces: asyncio.Queue[str | None] = asyncio.Queue()
@@ -434,7 +381,7 @@ class TurnPipeline:
         self,
         messages: list[ChatMessage],
         options: TurnOptions,
-        state: _TurnState,
+        state: TurnState,
         emit: Callable[[TurnEvent], None],
     ) -> list[Awaitable[None]]:
         """The old PARLE: the whole reply, then the whole reply's speech (benchmark baseline)."""
@@ -451,7 +398,7 @@ class TurnPipeline:
         self,
         messages: list[ChatMessage],
         options: TurnOptions,
-        state: _TurnState,
+        state: TurnState,
         emit: Callable[[TurnEvent], None],
         cutter: SentenceCutter | None,
         pieces: asyncio.Queue[str | None] | None,
@@ -475,14 +422,14 @@ class TurnPipeline:
         ) as deltas:
             while (delta := await _next_delta(deltas)) is not None:
                 if timings.llm_first_token_ms is None:
-                    timings.llm_first_token_ms = _ms(started, time.perf_counter())
+                    timings.llm_first_token_ms = elapsed_ms(started)
                 speak_text(side.push(delta))
         speak_text(side.flush())
         if cutter is not None and pieces is not None:
             for piece in cutter.flush():
                 pieces.put_nowait(piece)
         state.response = state.response.strip()
-        timings.llm_ms = _ms(started, time.perf_counter())
+        timings.llm_ms = elapsed_ms(started)
         emit(ResponseEvent(state.response, timings.llm_ms))
         correction = parse_correction(side.block)
         if correction is not None:
@@ -492,7 +439,7 @@ class TurnPipeline:
         self,
         text: str,
         options: TurnOptions,
-        state: _TurnState,
+        state: TurnState,
         emit: Callable[[TurnEvent], None],
     ) -> None:
         timings = state.timings
@@ -507,11 +454,11 @@ class TurnPipeline:
             async with contextlib.aclosing(chunks):
                 async for chunk in chunks:
                     if timings.tts_first_chunk_ms is None:
-                        timings.tts_first_chunk_ms = _ms(started, time.perf_counter())
+                        timings.tts_first_chunk_ms = elapsed_ms(started)
                     emit(AudioEvent(chunk, state.audio_index, text))
                     state.audio_index += 1
         finally:
-            timings.tts_ms = round(timings.tts_ms + _ms(started, time.perf_counter()), 1)
+            timings.tts_ms = round(timings.tts_ms + elapsed_ms(started), 1)
 
 
 _STAGE_NAMES = {"stt": "Speech recognition", "llm": "The language model", "tts": "Speech synthesis"}

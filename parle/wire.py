@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from parle.turn import (
     AudioEvent,
+    CommandEvent,
     CompleteEvent,
     CorrectionEvent,
     LevelEvent,
@@ -69,6 +70,17 @@ class CorrectionMessage(BaseModel):
         )
 
 
+class CommandMessage(BaseModel):
+    """This turn is a spoken command or a lesson's opening/end, answered without an LLM reply
+    (what it set: `level`, `speed`, `scenario`)."""
+
+    type: Literal["command"] = "command"
+    command: str
+    level: str | None = None
+    speed: float | None = None
+    scenario: str | None = None
+
+
 class ResponseDeltaMessage(BaseModel):
     type: Literal["response_delta"] = "response_delta"
     delta: str
@@ -117,6 +129,7 @@ TurnMessage = (
     | TranscriptMessage
     | LevelMessage
     | CorrectionMessage
+    | CommandMessage
     | ResponseDeltaMessage
     | ResponseMessage
 )
@@ -133,6 +146,10 @@ def turn_message(event: TurnEvent) -> TurnMessage | None:
         return LevelMessage(level=event.level, estimate=event.estimate, scores=event.scores)
     if isinstance(event, CorrectionEvent):
         return CorrectionMessage.of(event.correction)
+    if isinstance(event, CommandEvent):
+        return CommandMessage(
+            command=event.command, level=event.level, speed=event.speed, scenario=event.scenario
+        )
     if isinstance(event, ResponseDeltaEvent):
         return ResponseDeltaMessage(delta=event.delta)
     if isinstance(event, ResponseEvent):

@@ -43,7 +43,7 @@ for pin in "${PINS[@]}"; do
     mv "$built" "$TOOLS/$name" && echo "$target" >"$stamp"
   else
     rm -f "$stamp"
-    echo "$name $version not built (its tests skip): $(grep -v '^go: downloading' "$log" | head -n 3 | tr '\n' ' ')"
+    echo "$name $version not built: $(grep -v '^go: downloading' "$log" | head -n 3 | tr '\n' ' ')"
   fi
   rm -rf "$gobin" "$log"
 done

@@ -13,12 +13,19 @@ from fastapi.responses import StreamingResponse
 
 from bridge.deps import ServicesDep
 from bridge.errors import ApiError, api_error_for
-from bridge.inputs import check_options, check_session_id, form_text, read_audio_form
+from bridge.inputs import (
+    check_options,
+    check_session_id,
+    form_flag,
+    form_text,
+    read_lesson_form,
+)
 from bridge.openapi import error_responses, multipart_body
 from bridge.security import client_id
 from bridge.streaming import TurnStreamingResponse
 from parle import wire
 from parle.errors import ParleError
+from parle.lessons import LessonAction
 from parle.turn import AudioEvent, CompleteEvent, ResponseEvent, StageEvent, TurnEvent
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,9 @@ SSE_HEADERS = {
             "voice": "one of the synthesizer's voices",
             "level": "A1..C2",
             "language": "the speech's language, e.g. pt or pt-BR",
+            "learner_id": "who is speaking (session-id rules): their record is kept",
+            "scenario": "a role-play lesson's id (GET /api/scenarios)",
+            "end": "true: end the lesson (closing recap); the audio is then optional",
         },
     ),
 )
@@ -61,7 +71,7 @@ async def stream_audio(
     pipeline = services.require_pipeline()
     if order not in ("stream", "strict"):
         raise ApiError(422, "order must be 'stream' or 'strict'.", "bad_order")
-    data, form = await read_audio_form(request, "audio", alias="file")
+    data, form = await read_lesson_form(request, "audio", alias="file")
     session = check_session_id(form_text(form, "session_id"))
     options = check_options(
         voices=services.voices(),
@@ -69,12 +79,17 @@ async def stream_audio(
         voice=form_text(form, "voice"),
         level=form_text(form, "level"),
         language=form_text(form, "language"),
+        learner_id=form_text(form, "learner_id"),
+        scenario=form_text(form, "scenario"),
     )
-    samples = await pipeline.decode(data)  # bad audio: a 4xx before any event
+    lesson: LessonAction | None = "end" if form_flag(form, "end") else None
+    # Bad audio: a 4xx before any event.
+    samples = await pipeline.decode(data) if data is not None else None
     ticket = await services.gate.enter(client_id(request, services.settings.api_key_list))
     events = services.turn_events(
-        ticket, samples, session=session, options=options, started_at=started, protocol="sse"
-    )
+        ticket, samples, session=session, options=options, started_at=started, protocol="sse",
+        lesson=lesson,
+    )  # fmt: skip
     return TurnStreamingResponse(
         _sse_stream(events, session, strict=order == "strict"),
         on_close=ticket.release,

@@ -1,7 +1,8 @@
 """`POST /api/token`: a short-lived, room-scoped LiveKit join token that also dispatches the
 tutor agent into the room (explicit dispatch by name). Behind the server's API keys. The
 server names the room and the identity; a caller may name them only where
-`PARLE_TOKEN_TRUST_CLIENT_NAMES` says it is a trusted app backend."""
+`PARLE_TOKEN_TRUST_CLIENT_NAMES` says it is a trusted app backend. A `learner_id` names whose
+record the session joins (the participant attribute `parle.learner`, read by the agent)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from bridge.deps import ServicesDep
 from bridge.errors import ApiError
-from bridge.inputs import check_level, check_session_id
+from bridge.inputs import check_learner_id, check_level, check_scenario, check_session_id
 from bridge.openapi import error_responses
 
 router = APIRouter()
@@ -26,6 +27,8 @@ class TokenRequest(BaseModel):
     identity: str | None = Field(default=None, max_length=128)
     name: str | None = Field(default=None, max_length=128)
     level: str | None = None
+    scenario: str | None = Field(default=None, max_length=64)
+    learner_id: str | None = None  # session-id rules, checked below (`bad_learner_id`)
 
 
 @router.post("/api/token", responses=error_responses(400, 401, 403, 408, 413, 422, 503))
@@ -54,6 +57,15 @@ async def token(services: ServicesDep, body: TokenRequest | None = None) -> dict
     level = check_level(body.level)
     if level is not None:
         attributes["parle.level"] = level
+    scenario = check_scenario(body.scenario)
+    if scenario is not None:
+        attributes["parle.scenario"] = scenario  # the agent opens with its opener
+    # Not under PARLE_TOKEN_TRUST_CLIENT_NAMES: a key holder may already name any learner at
+    # every door (SSE, WebSocket, the learner routes), and the room and the identity, which
+    # decide who can join and speak as whom, stay the server's.
+    learner = check_learner_id(body.learner_id)
+    if learner is not None:
+        attributes["parle.learner"] = learner
     grant = (
         api.AccessToken(settings.livekit_api_key, settings.livekit_api_secret)
         .with_identity(identity)

@@ -17,11 +17,12 @@ from starlette.websockets import WebSocketDisconnect
 from bridge import schemas
 from bridge.deps import get_services
 from bridge.errors import ApiError, api_error_for
-from bridge.inputs import check_options, check_session_id
+from bridge.inputs import check_learner_id, check_options, check_session_id
 from bridge.security import client_id, key_is_valid, origin_allowed, presented_key
 from bridge.services import Services
 from parle import wire
 from parle.errors import ParleError
+from parle.lessons import LessonAction
 from parle.turn import AudioEvent, CompleteEvent, TurnOptions
 
 log = logging.getLogger(__name__)
@@ -75,14 +76,22 @@ class _Connection:
             await task
         return True
 
-    def start_turn(self, *, audio: bytes | None = None, text: str | None = None) -> None:
-        self.turn = asyncio.create_task(self._run_turn(audio, text, time.perf_counter()))
+    def start_turn(
+        self,
+        *,
+        audio: bytes | None = None,
+        text: str | None = None,
+        lesson: LessonAction | None = None,
+    ) -> None:
+        self.turn = asyncio.create_task(self._run_turn(audio, text, time.perf_counter(), lesson))
 
-    async def _run_turn(self, audio: bytes | None, text: str | None, started: float) -> None:
+    async def _run_turn(
+        self, audio: bytes | None, text: str | None, started: float, lesson: LessonAction | None
+    ) -> None:
         services = self.services
         try:
             try:
-                await self._serve_turn(audio, text, started)
+                await self._serve_turn(audio, text, started, lesson)
             except ApiError as exc:
                 await self.error(exc.message, exc.code)
             except ParleError as exc:
@@ -96,7 +105,9 @@ class _Connection:
         except ClientGone:
             services.metrics.observe_failure("ws", "client_gone")
 
-    async def _serve_turn(self, audio: bytes | None, text: str | None, started: float) -> None:
+    async def _serve_turn(
+        self, audio: bytes | None, text: str | None, started: float, lesson: LessonAction | None
+    ) -> None:
         services = self.services
         pipeline = services.require_pipeline()
         samples = await pipeline.decode(audio) if audio is not None else None
@@ -109,6 +120,7 @@ class _Connection:
             started_at=started,
             protocol="ws",
             text=text,
+            lesson=lesson,
         )
         chunks = 0
         async with contextlib.aclosing(events):
@@ -148,6 +160,8 @@ class _Connection:
                     level=message.level,
                     language=message.language,
                     speed=message.speed,
+                    learner_id=message.learner_id,
+                    scenario=message.scenario,
                 )
             except ApiError as exc:
                 await self.error(exc.message, exc.code)
@@ -158,6 +172,12 @@ class _Connection:
             )
             current = {k: v for k, v in vars(self.options).items() if v is not None}
             await self.send(schemas.ServerAck(type="config", config=current))
+            if chosen.scenario is not None:  # the tutor opens the lesson, in role
+                await self.cancel_turn()
+                self.start_turn(lesson="open")
+        elif isinstance(message, schemas.End):
+            await self.cancel_turn()
+            self.start_turn(lesson="end")  # the closing recap, as a turn
         elif isinstance(message, schemas.TextInput):
             await self.cancel_turn()  # a new utterance interrupts the reply in progress
             self.start_turn(text=message.text)
@@ -180,6 +200,7 @@ async def ws_stream(ws: WebSocket) -> None:
     else:
         try:
             session = check_session_id(ws.query_params.get("session_id"))
+            learner = check_learner_id(ws.query_params.get("learner_id"))
         except ApiError as exc:
             refusal = exc
     if refusal is not None:
@@ -188,6 +209,7 @@ async def ws_stream(ws: WebSocket) -> None:
         await ws.close(code=1008)
         return
     connection = _Connection(ws, services, session)
+    connection.options = replace(connection.options, learner_id=learner)
     services.open_sockets += 1
     services.metrics.active_sessions.labels("websocket").set(services.open_sockets)
     try:

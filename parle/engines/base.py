@@ -51,6 +51,14 @@ class Transcriber(Protocol):
 
     async def transcribe(self, audio: FloatAudio, *, language: str | None = None) -> Transcript: ...
 
+    async def transcribe_fitted(
+        self, audio: FloatAudio, *, language: str | None = None
+    ) -> Transcript:
+        """`transcribe` with the encoder window fitted to the clip where the engine has one
+        (cheaper for short clips: the live door decodes a turn several times while it is
+        spoken); an engine without one transcribes as usual."""
+        ...
+
     def close(self) -> None:
         """Release what `load` took (threads, devices); idempotent."""
         ...

@@ -44,8 +44,10 @@ def llamacpp_command(settings: Settings, gguf: Path) -> list[str]:
         str(settings.llm_context),
         "--n_threads",
         str(settings.llm_threads or max(1, (os.cpu_count() or 2) - 1)),
-        "--cache",
-        "true",
+        # No `--cache`: its RAM cache saves and restores whole model states around every
+        # request, which costs more than it saves here; without it llama.cpp reuses the longest
+        # prefix it holds, the system prompt that every session at a level shares
+        # (bench/bench_prefix_cache.py).
         # Its default cuts a streaming reply short whenever another request arrives: with
         # several learners, every reply but the newest would end mid-sentence.
         "--interrupt_requests",

@@ -22,6 +22,11 @@ log = logging.getLogger(__name__)
 
 # Silero keeps this much audio around detected speech so word edges are not clipped.
 _SPEECH_PAD_S = 0.2
+# `transcribe_fitted`: the longest clip it fits a window to, and the silence it appends.
+_FITTED_MAX_S = 28.0
+_FITTED_TAIL = STT_SAMPLE_RATE
+# Tokens a second of speech may take at most (fast Portuguese is ~6); beyond: a runaway.
+_FITTED_TOKENS_PER_S = 12
 
 
 def speech_region(audio: FloatAudio, min_speech_ms: int) -> tuple[int, int] | None:
@@ -106,6 +111,80 @@ class WhisperTranscriber:
         start, end = region
         text, heard_language, confidence = self._decode(audio[start:end], language)
         return Transcript(text, heard_language, duration, confidence)
+
+    async def transcribe_fitted(
+        self, audio: FloatAudio, *, language: str | None = None
+    ) -> Transcript:
+        """`transcribe` for a clip under ~28 s, with the encoder window fitted to the clip.
+
+        Whisper pads every input to a 30 s window, so a call costs the same (~0.8 s on the
+        `cpu` profile) however short the speech; CTranslate2's encoder also takes a shorter
+        window, which costs in proportion (a 4 s turn: ~0.15 s) and, on these clips, gives the
+        same text. The realtime door decodes a turn several times while it is spoken, so it
+        uses this; the blob doors keep the reference 30 s path. Longer clips, and calls with
+        no pinned language, take that path too.
+        """
+        return await asyncio.to_thread(self.transcribe_fitted_sync, audio, language=language)
+
+    def transcribe_fitted_sync(
+        self, audio: FloatAudio, *, language: str | None = None
+    ) -> Transcript:
+        language = language or self.language
+        if language is None or audio.size > _FITTED_MAX_S * STT_SAMPLE_RATE:
+            return self.transcribe_sync(audio, language=language)
+        duration = audio.size / STT_SAMPLE_RATE
+        region = speech_region(audio, self.min_speech_ms)
+        if region is None:
+            return Transcript("", language, duration, 0.0)
+        start, end = region
+        fitted = self._decode_fitted(audio[start:end], language)
+        if fitted is None:  # a runaway decode (a short window's known failure): the 30 s path
+            text, _, confidence = self._decode(audio[start:end], language)
+        else:
+            text, confidence = fitted
+        return Transcript(text, language, duration, confidence)
+
+    def _decode_fitted(self, audio: FloatAudio, language: str) -> tuple[str, float] | None:
+        """The text and confidence, or None when the decode ran away (repeating itself)."""
+        if self._model is None:
+            raise EngineUnavailableError("The speech recognizer is not loaded.")
+        import ctranslate2
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
+
+        model = self._model
+        # A little silence after the speech: the decoder ends the text cleanly.
+        padded = np.concatenate([audio, np.zeros(_FITTED_TAIL, dtype=np.float32)])
+        features = model.feature_extractor(padded)
+        frames = features.shape[-1] - features.shape[-1] % 2  # the encoder halves the frames
+        window = np.ascontiguousarray(features[None, :, :frames], dtype=np.float32)
+        encoded = model.model.encode(ctranslate2.StorageView.from_array(window))
+        tokenizer = Tokenizer(
+            model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language
+        )
+        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        budget = int(audio.size / STT_SAMPLE_RATE * _FITTED_TOKENS_PER_S) + 16
+        result = model.model.generate(
+            encoded,
+            [prompt],
+            beam_size=self.beam_size,
+            max_length=min(len(prompt) + budget, model.max_length // 2),
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=list(get_suppressed_tokens(tokenizer, (-1,)) or ()),
+        )[0]
+        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        if len(tokens) >= budget:
+            return None
+        text = tokenizer.decode(tokens).strip()
+        # ct2's score is the length-normalised log probability: faster-whisper's avg_logprob.
+        logprob = float(result.scores[0]) if result.scores else -10.0
+        if result.no_speech_prob > self.no_speech_threshold and logprob < -1.0:
+            return "", 0.0
+        if text and get_compression_ratio(text) > self.max_compression_ratio:
+            return None
+        return text, round(math.exp(logprob), 4) if text else 0.0
 
     def _decode(self, audio: FloatAudio, language: str | None) -> tuple[str, str, float]:
         if self._model is None:

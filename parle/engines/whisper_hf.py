@@ -111,6 +111,12 @@ class HfWhisperTranscriber:
         decoded = await self.batcher.submit(SpeechRequest(audio[region[0] : region[1]], language))
         return Transcript(decoded.text, language or "", duration, decoded.confidence)
 
+    async def transcribe_fitted(
+        self, audio: FloatAudio, *, language: str | None = None
+    ) -> Transcript:
+        """Batched decoding already pays per clip, not per 30 s window."""
+        return await self.transcribe(audio, language=language)
+
     def _decode_requests(self, requests: list[SpeechRequest]) -> list[Decoded]:
         results: dict[int, Decoded] = {}
         for language in {r.language for r in requests}:  # one generate per language

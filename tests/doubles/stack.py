@@ -4,16 +4,17 @@ uvicorn: the server with every byte known."""
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 from bridge.app import EngineSet, create_app
+from harness.scripted_llm import ScriptedLlmServer
+from harness.uvicorn_thread import UvicornThread
 from parle.config import Settings, load_settings
 from parle.engines.chat import OpenAIChatModel
 from parle.testing import InstantSynthesizer, InstantTranscriber
 from parle.tutor.levels import LexicalLevelEstimator
-from tests.doubles.scripted_llm import ScriptedLlmServer
-from tests.doubles.uvicorn_thread import UvicornThread
 
 REPLY = ["Muito bem", ", Ana!", " De onde", " você é?", " Eu moro", " no Brasil."]
 
@@ -42,8 +43,11 @@ class Stack:
 def make_stack(**overrides: Any) -> Iterator[Stack]:
     llm_delay = overrides.pop("llm_delay", 0.0)
     tts_delay = overrides.pop("tts_delay", 0.0)
-    stack = Stack(load_settings(**overrides), llm_delay=llm_delay, tts_delay=tts_delay)
-    try:
-        yield stack
-    finally:
-        stack.close()
+    with tempfile.TemporaryDirectory(prefix="parle-stack-") as folder:
+        # The learner store in a throwaway file, never the user's ~/.cache/parle/parle.db.
+        overrides.setdefault("database_url", f"sqlite:///{folder}/parle.db")
+        stack = Stack(load_settings(**overrides), llm_delay=llm_delay, tts_delay=tts_delay)
+        try:
+            yield stack
+        finally:
+            stack.close()

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 import pytest
 
 from bridge.app import create_app
+from harness.uvicorn_thread import UvicornThread, free_port
 from parle.config import load_settings
-from tests.doubles.uvicorn_thread import UvicornThread, free_port
 
 
 @pytest.fixture(scope="session")

@@ -19,8 +19,8 @@ from livekit.plugins import silero
 from agent.metrics import TurnMetricsReporter
 from agent.plugins import ParleLLM, ParleSTT, ParleTTS
 from agent.tutor import TutorAgent
-from tests.doubles.scripted_llm import ScriptedLlmServer
-from tests.doubles.voice import LearnerMicrophone, Speaker
+from harness.scripted_llm import ScriptedLlmServer
+from harness.voice import LearnerMicrophone, Speaker
 from tests.wer import word_error_rate
 
 REPLY = [

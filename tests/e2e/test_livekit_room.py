@@ -1,5 +1,5 @@
 """Real rooms: livekit-server (the repository's livekit.yaml, on loopback), `parle serve` on the
-real `cpu` engines and `parle agent start`, each its own process (tests/e2e/livekit_stack.py);
+real `cpu` engines and `parle agent start`, each its own process (harness/livekit_stack.py);
 learners join with LiveKit's Python SDK through the token PARLE mints, speak the test clips in
 real time, and hear the tutor as a client does (WebRTC, Opus). What they hear is checked as
 audio: loud enough, long enough, and Whisper hears Portuguese in it.
@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from agent.tutor import GREETING
-from tests.e2e.livekit_stack import Learner, LiveKitStack, shared_stack, transcribe
+from harness.livekit_stack import Learner, LiveKitStack, shared_stack, transcribe
 from tests.wer import normalize, word_error_rate
 
 # Words a Portuguese sentence of a tutor can hardly do without (articles, pronouns, "é", ...).
@@ -28,8 +28,8 @@ PORTUGUESE = {
 
 
 @pytest.fixture(scope="module")
-def stack(request: pytest.FixtureRequest) -> LiveKitStack:
-    return shared_stack(request)
+def stack(request: pytest.FixtureRequest) -> Iterator[LiveKitStack]:
+    yield from shared_stack(request)
 
 
 @pytest.fixture

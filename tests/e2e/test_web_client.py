@@ -101,7 +101,7 @@ class FakeLiveKitSignal:
         from starlette.routing import Route, WebSocketRoute
         from starlette.websockets import WebSocket
 
-        from tests.doubles.uvicorn_thread import UvicornThread
+        from harness.uvicorn_thread import UvicornThread
 
         self.tokens: list[str] = []
 
@@ -168,7 +168,8 @@ def test_webrtc_mode_joins_the_room_its_token_names(
     grant = state["webrtc"]["grant"]
     assert claims.video.room == grant["room"] and claims.video.room_join
     assert claims.identity == grant["identity"]
-    assert claims.attributes == {"parle.level": "B1"}
+    # The learner the page remembers is the one the agent will know in the room.
+    assert claims.attributes == {"parle.level": "B1", "parle.learner": state["learnerId"]}
     assert [a.agent_name for a in claims.room_config.agents] == ["parle-tutor"]
     # No LiveKit server there: a clear error.
     assert state["errors"] and state["errors"][0].startswith("Não consegui iniciar a chamada")

@@ -27,3 +27,15 @@ def kokoro(cpu_settings: Settings) -> Iterator[KokoroSynthesizer]:
     synthesizer = build_synthesizer(cpu_settings)
     synthesizer.load()
     yield synthesizer
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on loopback (tests/doubles/postgres.py): its URL."""
+    from tests.doubles.postgres import postgres_bin, postgres_cluster
+
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.skip("needs PostgreSQL's server binaries (Debian: apt-get install postgresql)")
+    with postgres_cluster(bin_dir) as url:
+        yield url

@@ -12,9 +12,9 @@ from livekit import rtc
 from livekit.agents import APIConnectionError, APIConnectOptions, APITimeoutError, llm
 
 from agent.plugins import ParleLLM, ParleSTT, ParleTTS
+from harness.uvicorn_thread import free_port
 from tests.doubles.learner import speech_wav
 from tests.doubles.stack import REPLY, Stack, make_stack
-from tests.doubles.uvicorn_thread import free_port
 
 FAST_FAIL = APIConnectOptions(max_retry=1, retry_interval=0.01, timeout=2.0)
 

@@ -14,9 +14,9 @@ from livekit import rtc
 
 from agent import worker
 from agent.plugins import ParleLLM, ParleTTS
+from harness.uvicorn_thread import free_port
 from parle.tutor.levels import LEVELS, POLICIES, LexicalLevelEstimator
 from tests.doubles.stack import make_stack
-from tests.doubles.uvicorn_thread import free_port
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from bridge.app import create_app
+from harness.scripted_llm import ScriptedLlmServer
+from harness.uvicorn_thread import UvicornThread
 from parle.config import load_settings
 from parle.random_models import build_kokoro, build_qwen3_tts, build_whisper
-from tests.doubles.scripted_llm import ScriptedLlmServer
-from tests.doubles.uvicorn_thread import UvicornThread
 
 
 @pytest.fixture(scope="module", params=["kokoro-torch", "qwen3"])

@@ -30,16 +30,16 @@ from websockets.exceptions import InvalidStatus
 
 from bridge.app import EngineSet, create_app
 from bridge.serving import server_options
+from harness.scripted_llm import ScriptedLlmServer
+from harness.uvicorn_thread import UvicornThread, free_port
 from parle.audio import FloatAudio, wav_bytes
 from parle.config import Settings, load_settings
+from parle.cutter import SentenceCutter
 from parle.engines.base import Transcript
 from parle.engines.chat import OpenAIChatModel
 from parle.testing import InstantSynthesizer, InstantTranscriber
-from parle.cutter import SentenceCutter
 from parle.tutor.levels import LexicalLevelEstimator
-from tests.doubles.scripted_llm import ScriptedLlmServer
 from tests.doubles.stack import REPLY
-from tests.doubles.uvicorn_thread import UvicornThread, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 HEARD = "Olá, meu nome é Ana."

@@ -31,10 +31,10 @@ from livekit.plugins import silero
 
 from agent.plugins import ParleLLM, ParleSTT, ParleTTS
 from agent.tutor import TutorAgent
+from harness.voice import LearnerMicrophone, Speaker
 from parle.tutor.levels import POLICIES, LexicalLevelEstimator
 from parle.tutor.prompts import system_prompt, turn_reminder
 from tests.doubles.stack import Stack, make_stack
-from tests.doubles.voice import LearnerMicrophone, Speaker
 
 ADVANCED = "Embora eu tivesse estudado bastante, não consegui passar na prova, portanto tentarei."
 A1, A2 = POLICIES["A1"], POLICIES["A2"]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.doubles.scripted_llm import ScriptedLlmServer
+from harness.scripted_llm import ScriptedLlmServer
 
 MODULE = Path(__file__).resolve().parents[2] / "modal" / "modal_parle_whisper.py"
 

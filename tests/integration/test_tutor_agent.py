@@ -12,9 +12,9 @@ from livekit.agents import AgentSession, llm
 
 from agent.plugins import ParleLLM, ParleTTS
 from agent.tutor import TutorAgent
+from harness.scripted_llm import ScriptedLlmServer
 from parle.tutor.levels import POLICIES
 from parle.tutor.prompts import turn_reminder
-from tests.doubles.scripted_llm import ScriptedLlmServer
 
 BLOCK = (
     '<correcao>{"original": "Eu vai na praia", "corrected": "Eu fui à praia", '

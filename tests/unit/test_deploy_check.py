@@ -78,3 +78,13 @@ def test_the_dockerfile_rules() -> None:
     assert check.check_dockerfile(baked_secret) == [
         "Dockerfile: a secret as ARG/ENV ends up in the image; use a secret mount"
     ]
+
+
+def test_a_dependency_missing_from_the_lock_is_caught() -> None:
+    pyproject = (REPO / "pyproject.toml").read_text()
+    lock = (REPO / "deploy" / "requirements-gpu.lock").read_text()
+    assert check.check_lock(pyproject, lock) == []
+    without = "\n".join(line for line in lock.splitlines() if not line.startswith("sqlalchemy=="))
+    assert check.check_lock(pyproject, without) == [
+        "deploy/requirements-gpu.lock lacks sqlalchemy (make lock)"
+    ]

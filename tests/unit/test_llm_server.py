@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.scripted_llm import ScriptedLlmServer
 from parle.config import load_settings
 from parle.engines.llm_server import LlmServer, llamacpp_command, vllm_command
 from parle.errors import LlmUnavailableError
-from tests.doubles.scripted_llm import ScriptedLlmServer
 
 
 def test_vllm_command_for_ministral_has_the_mistral_formats() -> None:

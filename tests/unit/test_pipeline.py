@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from harness.scripted_llm import ScriptedLlmServer
 from parle.audio import wav_bytes
 from parle.engines.chat import OpenAIChatModel
 from parle.errors import AudioInputError, LlmUnavailableError
@@ -28,7 +29,6 @@ from parle.turn import (
 )
 from parle.tutor.levels import POLICIES, LexicalLevelEstimator
 from tests.doubles.learner import speech_wav
-from tests.doubles.scripted_llm import ScriptedLlmServer
 
 REPLY = ["Muito bem", ", Ana!", " De onde", " você é?", " Eu moro", " no Brasil."]
 

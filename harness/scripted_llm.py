@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.doubles.uvicorn_thread import UvicornThread
+from harness.uvicorn_thread import UvicornThread
 
 
 class ScriptedLlmServer:

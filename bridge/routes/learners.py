@@ -1,0 +1,195 @@
+"""A learner's record (the learner store, `parle.store`): their progress as JSON and as an
+HTML report, everything held about them (export), and erasure; and the LiveKit agent's door
+to it (`/api/agent/sessions`, `/api/agent/turns`: the agent holds no database). Behind the API
+keys, like every non-open route."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+import weakref
+from collections import OrderedDict
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
+
+from bridge.agent_records import AgentSessionRequest, AgentSessionStart, AgentTurn
+from bridge.deps import ServicesDep
+from bridge.errors import ApiError
+from bridge.inputs import check_learner_id, check_session_id
+from bridge.openapi import error_responses
+from bridge.report import render_report
+from bridge.services import Services
+from parle.sessions import SessionMemory
+from parle.store import StoreRecorder
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+def _recorder(services: Services) -> StoreRecorder:
+    recorder = services.recorder
+    if recorder is None or not recorder.ready:
+        raise ApiError(
+            503, "The learner store is unavailable.", "store_unavailable", {"Retry-After": "30"}
+        )
+    return recorder
+
+
+def _learner_id(value: str) -> str:
+    checked = check_learner_id(value)
+    if checked is None:
+        raise ApiError(422, "learner_id is required.", "bad_learner_id")
+    return checked
+
+
+def _not_found() -> ApiError:
+    return ApiError(404, "No such learner.", "learner_not_found")
+
+
+def _failed(services: Services, exc: Exception) -> ApiError:
+    services.metrics.store_errors.labels("read").inc()
+    log.warning("learner store read failed", extra={"error_type": type(exc).__name__})
+    return ApiError(503, "The learner store is unavailable.", "store_unavailable")
+
+
+async def _report(services: Services, learner_id: str) -> dict[str, Any]:
+    recorder = _recorder(services)
+    learner_id = _learner_id(learner_id)
+    await recorder.flush()  # the turns just spoken are in the report
+    try:
+        report = await recorder.store.report(learner_id)
+    except Exception as exc:
+        raise _failed(services, exc) from None
+    if report is None:
+        raise _not_found()
+    return report
+
+
+@router.get("/api/learners/{learner_id}", responses=error_responses(401, 404, 422, 503))
+async def learner_progress(learner_id: str, services: ServicesDep) -> dict[str, Any]:
+    """A learner's progress: level and its history, sessions, turns, speaking rate,
+    corrections, recurring mistakes, new words, what they told about themselves."""
+    return await _report(services, learner_id)
+
+
+@router.get(
+    "/api/learners/{learner_id}/report",
+    response_class=HTMLResponse,
+    responses=error_responses(401, 404, 422, 503),
+)
+async def learner_report_page(learner_id: str, services: ServicesDep) -> HTMLResponse:
+    """The progress as an HTML page with charts (SVG), readable on a phone."""
+    report = await _report(services, learner_id)
+    return HTMLResponse(render_report(report), headers={"Cache-Control": "no-store"})
+
+
+@router.get("/api/learners/{learner_id}/export", responses=error_responses(401, 404, 422, 503))
+async def learner_export(learner_id: str, services: ServicesDep) -> dict[str, Any]:
+    """Everything held about a learner, table by table (their right of access)."""
+    recorder = _recorder(services)
+    learner_id = _learner_id(learner_id)
+    await recorder.flush()
+    try:
+        data = await recorder.store.export(learner_id)
+    except Exception as exc:
+        raise _failed(services, exc) from None
+    if data is None:
+        raise _not_found()
+    return data
+
+
+@router.delete("/api/learners/{learner_id}", responses=error_responses(401, 404, 422, 503))
+async def learner_erase(learner_id: str, services: ServicesDep) -> dict[str, Any]:
+    """Erase everything about a learner (afterwards: 404). Sessions in memory forget them
+    too at their end; what they say from now on starts a new record."""
+    recorder = _recorder(services)
+    learner_id = _learner_id(learner_id)
+    await recorder.flush()  # nothing queued for them is written after the erasure
+    try:
+        erased = await recorder.store.delete(learner_id)
+    except Exception as exc:
+        raise _failed(services, exc) from None
+    if not erased:
+        raise _not_found()
+    return {"learner_id": learner_id, "deleted": True}
+
+
+# --- the LiveKit agent's door -------------------------------------------------------------------
+
+
+class _AgentSessions:
+    """The agent's sessions on the server side. The recorder knows a session by its
+    `SessionMemory` (as the pipeline's sessions are known): one small memory per agent session,
+    by session id, the least recently used let go beyond `limit` (a turn for a session let go,
+    or from before a restart, opens it again)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._memories: OrderedDict[str, SessionMemory] = OrderedDict()
+
+    def get(self, session_id: str, *, new: bool = False) -> SessionMemory:
+        memory = None if new else self._memories.get(session_id)
+        if memory is None:
+            # No history: the agent keeps the conversation; this holds the learner's binding.
+            memory = self._memories[session_id] = SessionMemory(max_turns=0)
+            while len(self._memories) > self.limit:
+                self._memories.popitem(last=False)
+        self._memories.move_to_end(session_id)
+        return memory
+
+
+# One table per recorder (per app): `Services` is an unhashable dataclass.
+_agent_sessions: weakref.WeakKeyDictionary[StoreRecorder, _AgentSessions] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _agent_door(services: Services, learner_id: str) -> tuple[StoreRecorder, _AgentSessions, str]:
+    learner_id = _learner_id(learner_id)
+    recorder = services.recorder
+    if recorder is None:
+        raise ApiError(
+            503, "The learner store is unavailable.", "store_unavailable", {"Retry-After": "30"}
+        )
+    sessions = _agent_sessions.get(recorder)
+    if sessions is None:
+        sessions = _agent_sessions[recorder] = _AgentSessions(services.settings.max_sessions)
+    return recorder, sessions, learner_id
+
+
+@router.post("/api/agent/sessions", responses=error_responses(400, 401, 408, 413, 422, 503))
+async def agent_session(services: ServicesDep, body: AgentSessionRequest) -> AgentSessionStart:
+    """A LiveKit agent's session begins for a learner: their stored level and the note for
+    the tutor, read as the server's own doors read them when a session starts (at most about
+    a second; while the database is unreachable: nothing known, and the session goes on)."""
+    recorder, sessions, learner_id = _agent_door(services, body.learner_id)
+    session_id = check_session_id(body.session_id) if body.session_id else _new_session_id()
+    memory = sessions.get(session_id, new=True)
+    await recorder.session_started(memory, learner_id, session_id)
+    return AgentSessionStart(
+        session_id=session_id,
+        level=memory.level.level if memory.level is not None else None,
+        note=memory.notes.get("learner"),
+    )
+
+
+@router.post(
+    "/api/agent/turns", status_code=202, responses=error_responses(400, 401, 408, 413, 422, 503)
+)
+async def agent_turn(services: ServicesDep, turn: AgentTurn) -> Response:
+    """One finished turn of a LiveKit agent's session, queued for the learner's record like a
+    turn of the server's own doors (202: accepted, written in the background)."""
+    recorder, sessions, learner_id = _agent_door(services, turn.learner_id)
+    session_id = check_session_id(turn.session_id)
+    memory = sessions.get(session_id)
+    # As the pipeline does before every turn: returns at once for the session's learner, and
+    # opens the session again when it was let go (or the server restarted since it began).
+    await recorder.session_started(memory, learner_id, session_id)
+    recorder.turn_finished(memory, turn.record())
+    return Response(status_code=202)
+
+
+def _new_session_id() -> str:
+    return f"agent-{uuid.uuid4().hex[:12]}"
