@@ -108,14 +108,16 @@ def build_server(config: Settings) -> AgentServer:
     return server
 
 
-def build_session(userdata: dict[str, Any], level: str) -> AgentSession[Any]:
+def build_session(
+    userdata: dict[str, Any], level: str, *, room: str | None = None
+) -> AgentSession[Any]:
     """The voice session: PARLE plugins, local VAD and turn detection, learner-paced from the
     first turn (`TutorAgent` keeps these settings on the learner's level afterwards)."""
     turn = TutorPolicy(region=settings().region).settings(level)
     return AgentSession(
-        stt=ParleSTT(),
+        stt=ParleSTT(room=room),
         llm=ParleLLM(max_tokens=turn.max_tokens),
-        tts=ParleTTS(speed=turn.tts_speed),
+        tts=ParleTTS(speed=turn.tts_speed, room=room),
         vad=userdata["vad"],
         turn_handling={
             "turn_detection": userdata["turn_detector"],
@@ -185,7 +187,7 @@ async def start_tutoring(
         "room": room.name, "phone": phone, "level": level,
         "learner": link is not None, "returning": known is not None and known.level is not None,
     })  # fmt: skip
-    session = build_session(userdata, level)
+    session = build_session(userdata, level, room=room.name)
     reporter = TurnMetricsReporter()
     reporter.attach(session)
     agent = TutorAgent(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
@@ -29,12 +31,24 @@ def key_is_valid(keys: list[str], presented: str | None) -> bool:
     return any(matches)
 
 
-def client_id(connection: HTTPConnection, keys: list[str]) -> str:
+# A room's name as the agent sends it (`X-Parle-Room`): what a session id may be.
+_ROOM = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
+def client_id(connection: HTTPConnection, keys: list[str], agent_keys: Sequence[str] = ()) -> str:
     """Who a limit applies to: the API key when keys are on and it is a valid one (its whole
-    value, hashed), else the peer address: made-up keys never buy a client fresh limits."""
+    value, hashed), else the peer address: made-up keys never buy a client fresh limits.
+
+    A LiveKit worker serves many rooms with one key: with one of `agent_keys` (also a valid
+    key), each room it names in `X-Parle-Room` is a client of its own, so one busy room does
+    not hold up the others."""
     key = presented_key(connection)
     if keys and key and key_is_valid(keys, key):
-        return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+        who = "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+        room = connection.headers.get("x-parle-room", "")
+        if room and _ROOM.fullmatch(room) and key_is_valid(list(agent_keys), key) and agent_keys:
+            return f"{who}:room:{room}"
+        return who
     host = connection.client.host if connection.client else "unknown"
     return "ip:" + host
 

@@ -9,9 +9,12 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from starlette.requests import HTTPConnection
+
 from bridge.errors import ApiError
 from bridge.limits import Ticket, TurnGate
 from bridge.metrics import ServerMetrics
+from bridge.security import client_id
 from parle import lessons
 from parle.config import Settings
 from parle.engines.base import ChatModel, Synthesizer, Transcriber
@@ -57,6 +60,11 @@ class Services:
                 message = "The tutor could not start; the operator must check the server log."
             raise ApiError(503, message, "not_ready", {"Retry-After": "5"})
         return self.pipeline
+
+    def client_of(self, connection: HTTPConnection) -> str:
+        """Who the per-client limits count this request against (`bridge.security`)."""
+        config = self.settings
+        return client_id(connection, config.api_key_list, config.agent_key_list)
 
     def voices(self) -> list[str]:
         return self.pipeline.synthesizer.voices if self.pipeline is not None else []

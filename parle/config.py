@@ -183,6 +183,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     # Comma-separated; empty = no authentication (fine on loopback, not on a network).
     api_keys: str = ""
+    # Those of the keys that LiveKit workers use: with one, each room the worker names is its
+    # own client for the per-client limits (else all its rooms would share one client's).
+    agent_api_keys: str = ""
     # Comma-separated origins allowed by CORS; empty = same origin only.
     cors_origins: str = ""
     # Turns the engines serve at once (0 = the profile's: 2 on cpu, 8 on legacy, 32 on gpu).
@@ -251,6 +254,10 @@ class Settings(BaseSettings):
     @property
     def api_key_list(self) -> list[str]:
         return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+
+    @property
+    def agent_key_list(self) -> list[str]:
+        return [key.strip() for key in self.agent_api_keys.split(",") if key.strip()]
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -37,10 +37,15 @@ class HttpClientOwner:
             self._client = None
 
 
-def server_headers(api_key: str | None) -> dict[str, str]:
+def server_headers(api_key: str | None, *, room: str | None = None) -> dict[str, str]:
+    """The agent's key, and the room it speaks for (the server's per-client limits count
+    each room of an agent key on its own)."""
     config = settings()
     key = api_key or config.server_api_key or next(iter(config.api_key_list), "")
-    return {"Authorization": f"Bearer {key}"} if key else {}
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    if room:
+        headers["X-Parle-Room"] = room
+    return headers
 
 
 def error_message(response: httpx.Response) -> str:

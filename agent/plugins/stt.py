@@ -21,12 +21,13 @@ class ParleSTT(HttpClientOwner, stt.STT[Any]):
         *,
         server_url: str | None = None,
         api_key: str | None = None,
+        room: str | None = None,
         language: str | None = None,
     ) -> None:
         super().__init__(capabilities=stt.STTCapabilities(streaming=False, interim_results=False))
         config = settings()
         self._url = (server_url or config.server_url).rstrip("/") + "/v1/audio/transcriptions"
-        self._headers = server_headers(api_key)
+        self._headers = server_headers(api_key, room=room)
         self._language = language or config.stt_language
 
     @property

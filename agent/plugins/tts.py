@@ -24,6 +24,7 @@ class ParleTTS(HttpClientOwner, tts.TTS[Any]):
         *,
         server_url: str | None = None,
         api_key: str | None = None,
+        room: str | None = None,
         voice: str | None = None,
         speed: float | None = None,
     ) -> None:
@@ -34,7 +35,7 @@ class ParleTTS(HttpClientOwner, tts.TTS[Any]):
         )
         config = settings()
         self._url = (server_url or config.server_url).rstrip("/") + "/v1/audio/speech"
-        self._headers = server_headers(api_key)
+        self._headers = server_headers(api_key, room=room)
         self.voice = voice
         self.speed = speed
 

@@ -17,7 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 from bridge.deps import get_services
 from bridge.errors import ApiError
 from bridge.inputs import check_session_id
-from bridge.security import client_id, key_is_valid, origin_allowed, presented_key
+from bridge.security import key_is_valid, origin_allowed, presented_key
 from bridge.services import Services
 from parle.realtime.events import error_event
 from parle.realtime.session import RealtimeConfig, RealtimeSession
@@ -93,7 +93,7 @@ async def realtime(ws: WebSocket) -> None:
 
     session = RealtimeSession(
         pipeline,
-        _Door(services, client_id(ws, services.settings.api_key_list)),
+        _Door(services, services.client_of(ws)),
         send,
         memory=services.sessions.get(session_id),
         session_id=session_id,

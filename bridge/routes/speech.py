@@ -17,7 +17,6 @@ from bridge.deps import ServicesDep
 from bridge.errors import ApiError
 from bridge.inputs import check_options, form_text, read_audio_form
 from bridge.openapi import error_responses, multipart_body
-from bridge.security import client_id
 from bridge.streaming import TurnStreamingResponse
 from parle.audio import wav_header
 from parle.errors import EngineTimeoutError
@@ -60,7 +59,7 @@ async def transcriptions(
         language=form_text(form, "language"),
     )
     samples = await pipeline.decode(data)
-    ticket = await services.gate.enter(client_id(request, services.settings.api_key_list))
+    ticket = await services.gate.enter(services.client_of(request))
     async with services.admitted(ticket, "transcription"):
         transcript = await pipeline.transcribe(samples, language=options.language)
     if response_format == "text":
@@ -113,7 +112,7 @@ async def speech(body: SpeechRequest, request: Request, services: ServicesDep) -
         language=None,
         speed=body.speed,
     )
-    ticket = await services.gate.enter(client_id(request, services.settings.api_key_list))
+    ticket = await services.gate.enter(services.client_of(request))
     rate = pipeline.synthesizer.sample_rate
     stream = services.served(
         ticket,

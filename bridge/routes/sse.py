@@ -21,7 +21,6 @@ from bridge.inputs import (
     read_lesson_form,
 )
 from bridge.openapi import error_responses, multipart_body
-from bridge.security import client_id
 from bridge.streaming import TurnStreamingResponse
 from parle import wire
 from parle.errors import ParleError
@@ -85,7 +84,7 @@ async def stream_audio(
     lesson: LessonAction | None = "end" if form_flag(form, "end") else None
     # Bad audio: a 4xx before any event.
     samples = await pipeline.decode(data) if data is not None else None
-    ticket = await services.gate.enter(client_id(request, services.settings.api_key_list))
+    ticket = await services.gate.enter(services.client_of(request))
     events = services.turn_events(
         ticket, samples, session=session, options=options, started_at=started, protocol="sse",
         lesson=lesson,

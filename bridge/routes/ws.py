@@ -18,7 +18,7 @@ from bridge import schemas
 from bridge.deps import get_services
 from bridge.errors import ApiError, api_error_for
 from bridge.inputs import check_learner_id, check_options, check_session_id
-from bridge.security import client_id, key_is_valid, origin_allowed, presented_key
+from bridge.security import key_is_valid, origin_allowed, presented_key
 from bridge.services import Services
 from parle import wire
 from parle.errors import ParleError
@@ -40,7 +40,7 @@ class _Connection:
         self.ws = ws
         self.services = services
         self.session = session
-        self.client = client_id(ws, services.settings.api_key_list)
+        self.client = services.client_of(ws)
         self.options = TurnOptions()
         self.turn: asyncio.Task[None] | None = None
         self._send_lock = asyncio.Lock()

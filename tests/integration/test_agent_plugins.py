@@ -9,7 +9,12 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from livekit import rtc
-from livekit.agents import APIConnectionError, APIConnectOptions, APITimeoutError, llm
+from livekit.agents import (
+    APIConnectionError,
+    APIConnectOptions,
+    APITimeoutError,
+    llm,
+)
 
 from agent.plugins import ParleLLM, ParleSTT, ParleTTS
 from harness.uvicorn_thread import free_port
@@ -112,3 +117,15 @@ async def test_slow_llm_server_times_out() -> None:
             async for _ in plugin.chat(chat_ctx=context, conn_options=slow):
                 pass
         await plugin.aclose()
+
+
+async def test_each_room_of_a_worker_has_its_own_limits() -> None:
+    with make_stack(api_keys="worker", agent_api_keys="worker", client_turns_per_minute=1) as stack:
+        one, two = (ParleSTT(server_url=stack.url, api_key="worker", room=r) for r in ("a", "b"))
+        assert (await one.recognize(frames_of(1.0))).alternatives[0].text
+        assert (await two.recognize(frames_of(1.0))).alternatives[0].text  # not room a's budget
+        # Room a's second turn is over its budget (the framework gives up after its retries).
+        with pytest.raises(APIConnectionError, match="429 Too Many Requests"):
+            await one.recognize(frames_of(1.0), conn_options=FAST_FAIL)
+        await one.aclose()
+        await two.aclose()

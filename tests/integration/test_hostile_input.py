@@ -172,6 +172,23 @@ def test_valid_keys_sharing_a_prefix_have_separate_limits() -> None:
         assert post_audio(server, headers=second).status_code == 200
 
 
+def test_an_agent_keys_rooms_are_clients_of_their_own_and_no_one_elses_are() -> None:
+    with serve(
+        api_keys="worker-key,app-key", agent_api_keys="worker-key", client_turns_per_minute=1
+    ) as server:
+        path = "/v1/audio/transcriptions"  # the agent's path
+
+        def as_room(key: str, room: str) -> int:
+            headers = {"x-api-key": key, "x-parle-room": room}
+            return post_audio(server, path, headers=headers).status_code
+
+        # The worker's rooms each have their own budget; each is still limited.
+        assert [as_room("worker-key", "aula-1"), as_room("worker-key", "aula-2")] == [200, 200]
+        assert as_room("worker-key", "aula-1") == 429
+        # Another key naming rooms buys nothing: the header counts for agent keys only.
+        assert [as_room("app-key", "r1"), as_room("app-key", "r2")] == [200, 429]
+
+
 # --- 2. a language the recognizer does not know is the client's error -----------------------
 
 
