@@ -38,11 +38,14 @@ class RelayedStream:
 
 class LlmRelay:
     """Relays `/v1/*` to `upstream` (".../v1"); streamed chat completions are recorded in
-    `streams` and paced `pace_s` apart per content chunk (0: as fast as the model)."""
+    `streams`, paced `pace_s` apart per content chunk (0: as fast as the model), and held open
+    `hold_end_s` after their last chunk (a reply still being written, however short the small
+    model's was)."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
         self.pace_s = 0.0
+        self.hold_end_s = 0.0
         self.streams: list[RelayedStream] = []
         self._server = UvicornThread(self._app(), lifespan="off")
 
@@ -90,6 +93,8 @@ class LlmRelay:
                     continue
                 payload = line[5:].strip()
                 if payload == "[DONE]":
+                    if self.hold_end_s:
+                        await asyncio.sleep(self.hold_end_s)
                     yield "data: [DONE]\n\n"
                     record.finished = True
                     break

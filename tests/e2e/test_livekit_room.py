@@ -85,9 +85,12 @@ async def test_barge_in_stops_the_tutor_at_the_client_and_closes_its_llm_stream(
 ) -> None:
     assert stack.relay is not None
     await learner.greeted()
-    # Tokens paced as a larger model writes them: the reply is still being written while it
-    # is spoken, so the barge-in finds an open LLM stream to close.
+    # Tokens paced as a larger model writes them, and the stream kept open after the last one:
+    # the reply is still being written while it is spoken (however short SmolLM2's is, and
+    # however early preemptive generation started it), so the barge-in finds an open LLM
+    # stream to close.
     stack.relay.pace_s = 0.3
+    stack.relay.hold_end_s = 45.0
     try:
         streams_before = len(stack.relay.streams)
         _, spoke_until = await learner.say(clip(audio_dir, "u09"))
@@ -110,6 +113,7 @@ async def test_barge_in_stops_the_tutor_at_the_client_and_closes_its_llm_stream(
         assert 0 < stop_latency < 2.0
         await learner.until("the LLM stream stayed open", lambda: interrupted.ended_at, 30)
         assert interrupted.closed_early and not interrupted.finished
+        assert interrupted.ended_at is not None and interrupted.ended_at > speech_onset
 
         # The next turn is answered: the barge-in's words heard, a new reply spoken.
         await learner.until(
@@ -122,7 +126,7 @@ async def test_barge_in_stops_the_tutor_at_the_client_and_closes_its_llm_stream(
         answer_start, _, _ = await learner.reply(barge_end)
         assert answer_start > stopped + 2.0
     finally:
-        stack.relay.pace_s = 0.0
+        stack.relay.pace_s = stack.relay.hold_end_s = 0.0
 
 
 async def test_two_rooms_at_once_are_both_answered(stack: LiveKitStack, audio_dir: Path) -> None:
