@@ -17,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from harness.ranking import spearman  # noqa: E402
 from parle.tutor.levels import LEVELS, LexicalLevelEstimator, estimate_from_value  # noqa: E402
 
 SENTENCES = ROOT / "tests" / "data" / "cefr" / "sentences.jsonl"
@@ -76,27 +77,6 @@ def old_value(text: str) -> float:
 
 
 # --- Measures ---------------------------------------------------------------------------------
-
-
-def spearman(xs: list[float], ys: list[float]) -> float:
-    def ranks(values: list[float]) -> list[float]:
-        order = sorted(range(len(values)), key=lambda i: values[i])
-        result = [0.0] * len(values)
-        i = 0
-        while i < len(order):
-            j = i
-            while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-                j += 1
-            for k in range(i, j + 1):
-                result[order[k]] = (i + j) / 2 + 1  # ties share their mean rank
-            i = j + 1
-        return result
-
-    rx, ry = ranks(xs), ranks(ys)
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    var = (sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry)) ** 0.5
-    return cov / var if var else 0.0
 
 
 def report(name: str, value: Callable[[str], float], rows: list[dict[str, str]]) -> None:

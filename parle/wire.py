@@ -14,7 +14,7 @@ import base64
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from parle.turn import (
     AudioEvent,
@@ -194,3 +194,10 @@ def sse_frame(message: BaseModel) -> str:
 def json_text(message: BaseModel) -> str:
     """A message as JSON text: a WebSocket text message, or a room text-stream message."""
     return message.model_dump_json(exclude_none=True)
+
+
+def validation_problem(exc: ValidationError) -> str:
+    """What is wrong with a client's message, told back to it: the first problem, and where."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return f"{where}: {first['msg']}" if where else str(first["msg"])

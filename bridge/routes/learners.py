@@ -9,6 +9,7 @@ import logging
 import uuid
 import weakref
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter
@@ -22,7 +23,7 @@ from bridge.openapi import error_responses
 from bridge.report import render_report
 from bridge.services import Services
 from parle.sessions import SessionMemory
-from parle.store import StoreRecorder
+from parle.store import LearnerStore, StoreRecorder
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -54,24 +55,30 @@ def _failed(services: Services, exc: Exception) -> ApiError:
     return ApiError(503, "The learner store is unavailable.", "store_unavailable")
 
 
-async def _report(services: Services, learner_id: str) -> dict[str, Any]:
+async def _read(
+    services: Services,
+    learner_id: str,
+    read: Callable[[LearnerStore, str], Awaitable[dict[str, Any] | None]],
+) -> dict[str, Any]:
+    """What `read` finds of a learner, after the turns just spoken are written; 404 when the
+    store has no such learner."""
     recorder = _recorder(services)
     learner_id = _learner_id(learner_id)
-    await recorder.flush()  # the turns just spoken are in the report
+    await recorder.flush()
     try:
-        report = await recorder.store.report(learner_id)
+        found = await read(recorder.store, learner_id)
     except Exception as exc:
         raise _failed(services, exc) from None
-    if report is None:
+    if found is None:
         raise _not_found()
-    return report
+    return found
 
 
 @router.get("/api/learners/{learner_id}", responses=error_responses(401, 404, 422, 503))
 async def learner_progress(learner_id: str, services: ServicesDep) -> dict[str, Any]:
     """A learner's progress: level and its history, sessions, turns, speaking rate,
     corrections, recurring mistakes, new words, what they told about themselves."""
-    return await _report(services, learner_id)
+    return await _read(services, learner_id, LearnerStore.report)
 
 
 @router.get(
@@ -81,23 +88,14 @@ async def learner_progress(learner_id: str, services: ServicesDep) -> dict[str, 
 )
 async def learner_report_page(learner_id: str, services: ServicesDep) -> HTMLResponse:
     """The progress as an HTML page with charts (SVG), readable on a phone."""
-    report = await _report(services, learner_id)
+    report = await _read(services, learner_id, LearnerStore.report)
     return HTMLResponse(render_report(report), headers={"Cache-Control": "no-store"})
 
 
 @router.get("/api/learners/{learner_id}/export", responses=error_responses(401, 404, 422, 503))
 async def learner_export(learner_id: str, services: ServicesDep) -> dict[str, Any]:
     """Everything held about a learner, table by table (their right of access)."""
-    recorder = _recorder(services)
-    learner_id = _learner_id(learner_id)
-    await recorder.flush()
-    try:
-        data = await recorder.store.export(learner_id)
-    except Exception as exc:
-        raise _failed(services, exc) from None
-    if data is None:
-        raise _not_found()
-    return data
+    return await _read(services, learner_id, LearnerStore.export)
 
 
 @router.delete("/api/learners/{learner_id}", responses=error_responses(401, 404, 422, 503))

@@ -7,23 +7,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from bridge.deps import get_services
+from bridge.deps import get_services, key_refusal, refused_origin
 from bridge.errors import ApiError
 from bridge.inputs import check_session_id
-from bridge.security import key_is_valid, origin_allowed, presented_key
 from bridge.services import Services
 from parle.realtime.events import error_event
 from parle.realtime.session import RealtimeConfig, RealtimeSession
 from parle.turn import TurnTimings
 
-log = logging.getLogger(__name__)
 router = APIRouter()
 
 PROTOCOL = "realtime"
@@ -68,16 +65,12 @@ def _config(services: Services) -> RealtimeConfig:
 async def realtime(ws: WebSocket) -> None:
     """One realtime session per socket; `?model=` is accepted and ignored."""
     services = get_services(ws)
-    if not origin_allowed(ws, services.settings.cors_origin_list):
-        log.info("websocket from a foreign origin refused", extra={"origin": ws.headers["origin"]})
-        await ws.close(code=1008)
+    if await refused_origin(ws, services.settings):
         return
     await ws.accept()
-    refusal: ApiError | None = None
     session_id = ""
-    if not key_is_valid(services.settings.api_key_list, presented_key(ws)):
-        refusal = ApiError(401, "A valid API key is required.", "unauthorized")
-    else:
+    refusal = key_refusal(ws, services.settings)
+    if refusal is None:
         try:
             session_id = check_session_id(ws.query_params.get("session_id"))
             pipeline = services.require_pipeline()

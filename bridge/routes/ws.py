@@ -15,10 +15,9 @@ from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from bridge import schemas
-from bridge.deps import get_services
+from bridge.deps import get_services, key_refusal, refused_origin
 from bridge.errors import ApiError, api_error_for
 from bridge.inputs import check_learner_id, check_options, check_session_id
-from bridge.security import key_is_valid, origin_allowed, presented_key
 from bridge.services import Services
 from parle import wire
 from parle.errors import ParleError
@@ -137,10 +136,7 @@ class _Connection:
         try:
             message = schemas.client_message.validate_json(raw)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            detail = f"{where}: {first['msg']}" if where else str(first["msg"])
-            await self.error(f"Bad message ({detail}).", "bad_message")
+            await self.error(f"Bad message ({wire.validation_problem(exc)}).", "bad_message")
             return
         if isinstance(message, schemas.Ping):
             await self.send(schemas.ServerAck(type="pong"))
@@ -187,17 +183,11 @@ class _Connection:
 async def ws_stream(ws: WebSocket) -> None:
     """One session per socket: see the module docstring and `bridge.schemas`."""
     services = get_services(ws)
-    if not origin_allowed(ws, services.settings.cors_origin_list):
-        # Browsers send any site's page's WebSocket with no CORS check: refused before the
-        # handshake completes (uvicorn answers 403), so a foreign page learns nothing.
-        log.info("websocket from a foreign origin refused", extra={"origin": ws.headers["origin"]})
-        await ws.close(code=1008)
+    if await refused_origin(ws, services.settings):
         return
     await ws.accept()
-    refusal: ApiError | None = None
-    if not key_is_valid(services.settings.api_key_list, presented_key(ws)):
-        refusal = ApiError(401, "A valid API key is required.", "unauthorized")
-    else:
+    refusal = key_refusal(ws, services.settings)
+    if refusal is None:
         try:
             session = check_session_id(ws.query_params.get("session_id"))
             learner = check_learner_id(ws.query_params.get("learner_id"))

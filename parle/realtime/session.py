@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import ValidationError
 
+from parle import wire
 from parle.audio import STT_SAMPLE_RATE, FloatAudio
 from parle.engines.base import Transcript
 from parle.errors import ParleError
@@ -277,10 +278,7 @@ class RealtimeSession:
         try:
             event = ev.client_event.validate_json(raw)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            detail = f"{where}: {first['msg']}" if where else str(first["msg"])
-            self._error("invalid_event", f"Bad event ({detail[:200]}).")
+            self._error("invalid_event", f"Bad event ({wire.validation_problem(exc)[:200]}).")
             return
         if isinstance(event, ev.AudioAppend):
             await self._append(event)

@@ -5,7 +5,6 @@ are kept in test-artifacts/."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,17 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.browser import NEEDS_CHROMIUM, headless_chromium
 from tests.doubles.stack import REPLY, make_stack
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
-    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
-)
+pytestmark = NEEDS_CHROMIUM
 
 CORRECTION = (
     '<correcao>{"original": "eu sabo", "corrected": "eu sei", '
@@ -31,31 +26,9 @@ CORRECTION = (
 )
 
 
-def chromium(tmp_path: Path, size: str) -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        f"--window-size={size}",
-    ):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-
-
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
-    driver = chromium(tmp_path, "900,1000")
+    driver = headless_chromium(tmp_path / "profile", size="900,1000")
     try:
         yield driver
     finally:
@@ -124,7 +97,9 @@ def test_the_report_reads_on_a_phone(tmp_path: Path) -> None:
         sse_turn(stack, session_id="b", learner_id="phone-learner")
         url = f"{stack.url}/api/learners/phone-learner/report"
         assert httpx.get(url, timeout=10).status_code == 200
-        driver = chromium(tmp_path, "412,915")  # a common phone's CSS pixels
+        driver = headless_chromium(
+            tmp_path / "phone-profile", size="412,915"
+        )  # a common phone's CSS pixels
         try:
             driver.get(url)
             charts = driver.find_elements(By.CSS_SELECTOR, ".chart svg")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import shutil
 import time
 import wave
 from collections.abc import Iterator
@@ -20,14 +19,13 @@ import numpy as np
 import pytest
 
 from agent.tutor import GREETING
+from harness.browser import NEEDS_CHROMIUM, headless_chromium
 from harness.livekit_stack import LiveKitStack, shared_stack, transcribe
 from parle.audio import decode_audio
 from tests.wer import normalize, word_error_rate
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 SAID = "Olá, meu nome é Ana e eu sou dos Estados Unidos."
 # The fake microphone starts with the call: silence while the tutor greets, then the learner.
 LEAD_SILENCE_S = 16.0  # the greeting ends ~11 s after the call starts on this box
@@ -40,10 +38,7 @@ def livekit_client_installed() -> bool:
 
 
 pytestmark = [
-    pytest.mark.skipif(
-        not (CHROMIUM and CHROMEDRIVER),
-        reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
-    ),
+    NEEDS_CHROMIUM,
     pytest.mark.skipif(
         not livekit_client_installed(), reason="the livekit-client bundle: `make web-vendor` (npm)"
     ),
@@ -101,30 +96,9 @@ def learner_wav(audio_dir: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def browser(audio_dir: Path, tmp_path: Path) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        # %noloop: the clip plays once, then the microphone is silent (not the clip again).
-        f"--use-file-for-fake-audio-capture={learner_wav(audio_dir, tmp_path)}%noloop",
-        "--autoplay-policy=no-user-gesture-required",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--window-size=900,900",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    # %noloop: the clip plays once, then the microphone is silent (not the clip again).
+    microphone = f"{learner_wav(audio_dir, tmp_path)}%noloop"
+    driver = headless_chromium(tmp_path / "profile", microphone=microphone)
     driver.set_script_timeout(30)
     try:
         yield driver

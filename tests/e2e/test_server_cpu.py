@@ -9,23 +9,15 @@ import io
 import json
 import wave
 from pathlib import Path
-from typing import Any
 
 import httpx
 import websockets
 
 from tests.conftest import write_over_cap_wav
+from tests.doubles.clients import parse_sse
 from tests.wer import word_error_rate
 
 U01 = "Olá, meu nome é Ana e eu sou dos Estados Unidos."
-
-
-def sse_frames(text: str) -> list[tuple[str, dict[str, Any]]]:
-    frames = []
-    for block in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.split("\n"))
-        frames.append((lines["event"], json.loads(lines["data"])))
-    return frames
 
 
 def test_sse_spoken_turn(server: str, audio_dir: Path) -> None:
@@ -34,7 +26,7 @@ def test_sse_spoken_turn(server: str, audio_dir: Path) -> None:
         f"{server}/api/stream-audio", files={"audio": ("u01.wav", data, "audio/wav")}, timeout=120
     )
     assert response.status_code == 200
-    frames = sse_frames(response.text)
+    frames = parse_sse(response.text)
     events = [event for event, _ in frames]
     assert events[0] == "status" and events[-1] == "complete"
     transcript = next(d for e, d in frames if e == "transcript")["transcript"]
@@ -90,7 +82,7 @@ def test_bad_inputs_never_take_the_server_down(
         )
         if response.status_code == 200:
             assert item["expect"] != "error_4xx", name
-            frames = sse_frames(response.text)
+            frames = parse_sse(response.text)
             assert frames[-1][0] in ("complete", "error"), name
             if "reference" in item:
                 heard = next(d for e, d in frames if e == "transcript")["transcript"]

@@ -4,51 +4,25 @@ timings, and plays the audio. A screenshot is kept in test-artifacts/."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from harness.browser import NEEDS_CHROMIUM, headless_chromium
 from tests.wer import word_error_rate
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
-    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
-)
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture
 def browser(audio_dir: Path, tmp_path: Path) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={audio_dir / 'utterances/u01.wav'}",
-        "--autoplay-policy=no-user-gesture-required",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--window-size=900,900",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    microphone = str(audio_dir / "utterances/u01.wav")
+    driver = headless_chromium(tmp_path / "profile", microphone=microphone)
     try:
         yield driver
     finally:

@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 import websockets
 
+from tests.doubles.clients import parse_sse, receive_turn
+from tests.doubles.learner import speech_wav
 from tests.doubles.stack import Stack, make_stack
-from tests.integration.test_server import parse_sse, speech_wav
 
 # What a misbehaving engine library might raise: a bare error whose text must never reach a
 # client or the log (it may hold a path or the learner's words).
@@ -84,24 +84,13 @@ async def test_ws_turn_with_a_failing_engine(stack: Stack, stage: str) -> None:
         assert json.loads(await ws.recv())["type"] == "ready"
         break_engine(stack, stage)
         await ws.send(speech_wav())
-        messages = await _until(ws, ("error", "complete"))
+        messages, _ = await receive_turn(ws)
         assert messages[-1] == {"type": "error", "message": messages[-1]["message"], "code": code}
         assert SECRET not in messages[-1]["message"]
         assert error_count(stack, code) == 1
         mend_engines(stack)
         await ws.send(speech_wav())  # the same socket and session serve the next turn
-        assert (await _until(ws, ("error", "complete")))[-1]["type"] == "complete"
-
-
-async def _until(ws: Any, kinds: tuple[str, ...]) -> list[dict[str, Any]]:
-    messages = []
-    while True:
-        raw = await ws.recv()
-        if isinstance(raw, bytes):
-            continue
-        messages.append(json.loads(raw))
-        if messages[-1]["type"] in kinds:
-            return messages
+        assert (await receive_turn(ws))[0][-1]["type"] == "complete"
 
 
 def test_speech_api_with_failing_engines(stack: Stack) -> None:

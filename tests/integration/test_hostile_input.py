@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
@@ -32,13 +31,15 @@ from bridge.app import EngineSet, create_app
 from bridge.serving import server_options
 from harness.scripted_llm import ScriptedLlmServer
 from harness.uvicorn_thread import UvicornThread, free_port
-from parle.audio import FloatAudio, wav_bytes
+from parle.audio import FloatAudio
 from parle.config import Settings, load_settings
 from parle.cutter import SentenceCutter
 from parle.engines.base import Transcript
 from parle.engines.chat import OpenAIChatModel
 from parle.testing import InstantSynthesizer, InstantTranscriber
 from parle.tutor.levels import LexicalLevelEstimator
+from tests.doubles.clients import parse_sse
+from tests.doubles.learner import speech_wav
 from tests.doubles.stack import REPLY
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,8 +62,7 @@ class Server:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.llm = ScriptedLlmServer(REPLY).start()
-        # No speech gate: a tone is a turn here (the gate has tests of its own).
-        self.stt = WhisperLikeTranscriber(HEARD, vad=False)
+        self.stt = WhisperLikeTranscriber(HEARD)
         estimator = LexicalLevelEstimator()
         estimator.load()
         engines = EngineSet(
@@ -88,23 +88,10 @@ def serve(**overrides: Any) -> Iterator[Server]:
         server.close()
 
 
-def speech_wav(seconds: float = 1.0) -> bytes:
-    t = np.arange(int(16_000 * seconds)) / 16_000
-    return wav_bytes((0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2").tobytes(), 16_000)
-
-
 def post_audio(server: Server, path: str = "/api/stream-audio", **kwargs: Any) -> httpx.Response:
     field = "file" if path.startswith("/v1") else "audio"
     files = {field: ("learner.wav", speech_wav(), "audio/wav")}
     return httpx.post(f"{server.url}{path}", files=files, timeout=30, **kwargs)
-
-
-def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    for block in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.split("\n") if ": " in line)
-        events.append((lines["event"], json.loads(lines["data"])))
-    return events
 
 
 def error_code(response: httpx.Response) -> str:
@@ -486,7 +473,7 @@ def test_logs_at_info_are_json_lines_without_keys_or_tracebacks() -> None:
             time.sleep(0.2)
         files = {"audio": ("x.wav", speech_wav(), "audio/wav")}
         turn = httpx.post(f"{url}/api/stream-audio?api_key={key}", files=files, timeout=30)
-        assert sse_events(turn.text)[-1][1]["transcript"] == HEARD  # a whole turn, logged
+        assert parse_sse(turn.text)[-1][1]["transcript"] == HEARD  # a whole turn, logged
         assert httpx.get(f"{url}/api/client-config", params={"api_key": key}).status_code == 200
 
         async def open_socket() -> None:
@@ -560,7 +547,7 @@ async def test_websocket_from_a_foreign_origin_is_refused() -> None:
 def test_failing_turns_are_counted_by_outcome(monkeypatch: pytest.MonkeyPatch) -> None:
     with serve() as server:
         server.llm.fail_status = 500
-        failed = sse_events(post_audio(server).text)[-1]
+        failed = parse_sse(post_audio(server).text)[-1]
         assert failed[0] == "error"
         outcome = failed[1]["code"]
         assert metric(server, f'parle_turns_total{{outcome="{outcome}",protocol="sse"}}') == 1.0
@@ -571,7 +558,7 @@ def test_failing_turns_are_counted_by_outcome(monkeypatch: pytest.MonkeyPatch) -
             raise RuntimeError("estimator broke")
 
         monkeypatch.setattr(LexicalLevelEstimator, "estimate", broken)
-        names = [name for name, _ in sse_events(post_audio(server).text)]
+        names = [name for name, _ in parse_sse(post_audio(server).text)]
         assert "level" not in names and names[-1] == "complete"
 
         # A bug in PARLE's own code mid-turn: answered as `internal`, and counted.
@@ -579,7 +566,7 @@ def test_failing_turns_are_counted_by_outcome(monkeypatch: pytest.MonkeyPatch) -
             raise KeyError("cutter broke")
 
         monkeypatch.setattr(SentenceCutter, "push", cutter_bug)
-        unexpected = sse_events(post_audio(server).text)[-1]
+        unexpected = parse_sse(post_audio(server).text)[-1]
         assert unexpected == (
             "error",
             {"message": "Internal error; the turn was stopped.", "code": "internal"},

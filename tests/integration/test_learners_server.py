@@ -43,7 +43,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def sse_turn(stack: Stack, **fields: str) -> list[tuple[str, dict[str, Any]]]:
-    from tests.integration.test_server import parse_sse
+    from tests.doubles.clients import parse_sse
 
     response = httpx.post(
         f"{stack.url}/api/stream-audio",

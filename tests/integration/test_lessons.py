@@ -5,7 +5,6 @@ says); typed turns are WebSocket `text` messages, which run the same pipeline.""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +16,7 @@ import websockets
 from parle.tutor import commands
 from parle.tutor.levels import POLICIES
 from parle.tutor.scenarios import get_scenario, scenarios
+from tests.doubles.clients import parse_sse, receive_turn
 from tests.doubles.learner import speech_wav
 from tests.doubles.stack import Stack, make_stack
 
@@ -36,15 +36,6 @@ def stack() -> Iterator[Stack]:
         yield running
 
 
-def parse_sse(text: str) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    for block in text.split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.strip().split("\n") if ": " in line)
-        if "event" in lines:
-            events.append((lines["event"], json.loads(lines["data"])))
-    return events
-
-
 def sse_turn(stack: Stack, heard: str | None, **fields: str) -> list[tuple[str, dict[str, Any]]]:
     """One SSE request; `heard`: what the STT double hears (None: no audio sent)."""
     files: dict[str, Any] = {name: (None, value) for name, value in fields.items()}
@@ -56,22 +47,9 @@ def sse_turn(stack: Stack, heard: str | None, **fields: str) -> list[tuple[str, 
     return parse_sse(response.text)
 
 
-async def ws_turn(ws: Any) -> tuple[list[dict[str, Any]], list[bytes]]:
-    messages, audio = [], []
-    while True:
-        raw = await asyncio.wait_for(ws.recv(), 30)
-        if isinstance(raw, bytes):
-            audio.append(raw)
-            continue
-        message = json.loads(raw)
-        messages.append(message)
-        if message["type"] in ("complete", "error"):
-            return messages, audio
-
-
 async def say(ws: Any, text: str) -> tuple[list[dict[str, Any]], list[bytes]]:
     await ws.send(json.dumps({"type": "text", "text": text}))
-    return await ws_turn(ws)
+    return await receive_turn(ws)
 
 
 def spoken_since(stack: Stack, count: int) -> str:
@@ -122,7 +100,7 @@ async def test_ws_a_scenario_opens_in_role_and_the_llm_stays_in_it(stack: Stack)
         await ws.send(json.dumps({"type": "config", "scenario": "No-Cafe"}))
         ack = json.loads(await ws.recv())
         assert ack == {"type": "config", "config": {"scenario": "no-cafe", "sequential": False}}
-        messages, audio = await ws_turn(ws)
+        messages, audio = await receive_turn(ws)
         assert [m["type"] for m in messages[:3]] == ["command", "response_delta", "response"]
         assert messages[0] == {"type": "command", "command": "open", "scenario": "no-cafe"}
         assert messages[2]["response"] == CAFE.opener
@@ -217,10 +195,10 @@ async def test_ws_end_closes_with_a_recap_of_the_corrections(stack: Stack) -> No
         await ws.recv()
         await ws.send(json.dumps({"type": "config", "scenario": "no-cafe"}))
         await ws.recv()
-        await ws_turn(ws)
+        await receive_turn(ws)
         await say(ws, "Eu vai na praia ontem.")  # corrected by the tutor
         await ws.send(json.dumps({"type": "end"}))
-        messages, audio = await ws_turn(ws)
+        messages, audio = await receive_turn(ws)
         assert messages[0] == {"type": "command", "command": "end", "scenario": "no-cafe"}
         closing = of_type(messages, "response")[0]["response"]
         assert closing.startswith(CAFE.closer)

@@ -11,7 +11,6 @@ The server is the PARLE app on real uvicorn with instant engines (the transcribe
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from agent.tutor import TutorAgent
 from harness.voice import LearnerMicrophone, Speaker
 from parle.tutor.levels import POLICIES, LexicalLevelEstimator
 from parle.tutor.prompts import system_prompt, turn_reminder
+from tests.doubles.clients import parse_sse
 from tests.doubles.stack import Stack, make_stack
 
 ADVANCED = "Embora eu tivesse estudado bastante, não consegui passar na prova, portanto tentarei."
@@ -65,15 +65,6 @@ def answered(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # --- SSE --------------------------------------------------------------------------------------
 
 
-def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    for block in text.split("\n\n"):
-        lines = dict(line.split(":", 1) for line in block.strip().split("\n") if ":" in line)
-        if "event" in lines:
-            events.append((lines["event"].strip(), json.loads(lines["data"])))
-    return events
-
-
 def test_sse_a_level_change_steers_the_next_reply(audio_dir: Path) -> None:
     speech = (audio_dir / "utterances/u02.wav").read_bytes()
     with make_stack() as stack:
@@ -87,7 +78,7 @@ def test_sse_a_level_change_steers_the_next_reply(audio_dir: Path) -> None:
                 data={"session_id": "moving-up", "level": "A1"},
                 timeout=30,
             )
-            events = sse_events(response.text)
+            events = parse_sse(response.text)
             assert events[-1][0] == "complete", events[-1]
             levels += [data["level"] for name, data in events if name == "level"]
         assert levels == ["A1", "A1", "A2"]

@@ -17,6 +17,7 @@ import httpx
 import pytest
 import websockets
 
+from tests.doubles.clients import parse_sse, receive_turn
 from tests.doubles.learner import speech_wav
 from tests.doubles.stack import REPLY, Stack, make_stack
 
@@ -28,23 +29,6 @@ def stack() -> Iterator[Stack]:
 
 
 # --- SSE --------------------------------------------------------------------------------------
-
-
-def parse_sse(text: str) -> list[tuple[str, dict[str, Any]]]:
-    """Exactly what the old documented client did: blank-line separated frames, an `event:`
-    line and a `data:` line holding JSON."""
-    frames = []
-    for block in text.split("\n\n"):
-        if not block.strip():
-            continue
-        event, data = "message", ""
-        for line in block.split("\n"):
-            if line.startswith("event:"):
-                event = line[len("event:") :].strip()
-            elif line.startswith("data:"):
-                data += line[len("data:") :].strip()
-        frames.append((event, json.loads(data)))
-    return frames
 
 
 def post_audio(stack: Stack, data: bytes, **kwargs: Any) -> httpx.Response:
@@ -298,19 +282,6 @@ def test_reset_forgets_a_session(stack: Stack) -> None:
 
 
 # --- WebSocket --------------------------------------------------------------------------------
-
-
-async def receive_turn(ws: Any) -> tuple[list[dict[str, Any]], list[bytes]]:
-    messages, audio = [], []
-    while True:
-        raw = await asyncio.wait_for(ws.recv(), 30)
-        if isinstance(raw, bytes):
-            audio.append(raw)
-            continue
-        message = json.loads(raw)
-        messages.append(message)
-        if message["type"] in ("complete", "error"):
-            return messages, audio
 
 
 async def test_ws_turn_sequence(stack: Stack) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from harness.ranking import spearman
 from parle.tutor.levels import (
     LEVELS,
     POLICIES,
@@ -17,27 +18,6 @@ from parle.tutor.levels import (
     estimate_from_value,
     level_index,
 )
-
-
-def spearman(xs: list[float], ys: list[float]) -> float:
-    def ranks(values: list[float]) -> list[float]:
-        order = sorted(range(len(values)), key=lambda i: values[i])
-        result = [0.0] * len(values)
-        i = 0
-        while i < len(order):
-            j = i
-            while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-                j += 1
-            for k in range(i, j + 1):
-                result[order[k]] = (i + j) / 2 + 1  # ties share their mean rank
-            i = j + 1
-        return result
-
-    rx, ry = ranks(xs), ranks(ys)
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    var = (sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry)) ** 0.5
-    return float(cov / var)
 
 
 @pytest.fixture(scope="module")
