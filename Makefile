@@ -9,7 +9,7 @@ LIVEKIT_CLIENT := livekit-client@2.23.0
 VENDOR_JS      := bridge/static/vendor/livekit-client.umd.js
 
 .PHONY: setup run test test-unit cpu-install-check lint format typecheck bench bench-agent deploy-check lock \
-	web-vendor clean tools livekit-dev bench-livekit
+	web-vendor clean tools livekit-dev bench-livekit bench-pipecat
 
 setup: $(STAMP) $(VENDOR_JS) tools
 
@@ -74,6 +74,20 @@ bench-agent: setup
 bench-livekit: setup
 	$(BIN)/python bench/bench_livekit.py
 
+# PARLE against pipecat on the same engines and clips: pipecat lives in its own virtualenv,
+# pinned in bench/pipecat/requirements.txt (re-made when that file changes).
+PIPECAT_VENV  := .venv-pipecat
+PIPECAT_STAMP := $(PIPECAT_VENV)/.bench-setup
+
+$(PIPECAT_STAMP): bench/pipecat/requirements.txt
+	$(PYTHON) -m venv $(PIPECAT_VENV)
+	$(PIPECAT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PIPECAT_VENV)/bin/python -m pip install --quiet -r bench/pipecat/requirements.txt
+	touch $@
+
+bench-pipecat: setup $(PIPECAT_STAMP)
+	$(BIN)/python bench/bench_pipecat.py
+
 # Validates deploy/ (compose.yaml, livekit.yaml, sip.yaml, .env.example) and the Dockerfile,
 # offline, with no Docker engine.
 deploy-check: setup
@@ -87,7 +101,7 @@ lock: setup
 		--custom-compile-command "make lock" -o deploy/requirements-gpu.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache reply.wav bridge/static/vendor
+	rm -rf $(VENV) $(PIPECAT_VENV) .pytest_cache .mypy_cache .ruff_cache reply.wav bridge/static/vendor
 
 # Proves a `cpu`-only install runs a whole turn offline: a fresh venv with `.[cpu]` alone (no
 # torch, no test tools) speaks one reply to a test clip. `.ci/run` runs it after the tests.

@@ -115,7 +115,7 @@ def build_session(
     first turn (`TutorAgent` keeps these settings on the learner's level afterwards)."""
     turn = TutorPolicy(region=settings().region).settings(level)
     return AgentSession(
-        stt=ParleSTT(room=room),
+        stt=ParleSTT(room=room, streaming=settings().agent_streaming_stt),
         llm=ParleLLM(max_tokens=turn.max_tokens),
         tts=ParleTTS(speed=turn.tts_speed, room=room),
         vad=userdata["vad"],
@@ -130,7 +130,13 @@ def build_session(
                 "mode": "vad",
                 "resume_false_interruption": True,
             },
-            "preemptive_generation": {"enabled": settings().agent_preemptive_generation},
+            # The reply's first TTS piece too, not only its LLM: with the streaming STT the
+            # transcript comes well before the end of the turn, and the first audio is then
+            # ready when the turn is confirmed (bench/README.md, agent section).
+            "preemptive_generation": {
+                "enabled": settings().agent_preemptive_generation,
+                "preemptive_tts": True,
+            },
         },
     )
 

@@ -14,7 +14,13 @@ scripted LLM for both so both paths speak the same reply), same run, interleaved
 The session only sends the utterance to STT once VAD has called it over, and the endpointing
 delay (0.5 s here) runs meanwhile; on this box STT takes longer than that, so it hides it.
 
-Run: .venv/bin/python bench/bench_agent.py [--runs 3]   (about 2 minutes)
+Two sessions, interleaved with the server turn: `ParleSTT(streaming=False)` (each utterance
+uploaded once the session's VAD has called it over: the path above) and the streaming
+`ParleSTT` (the room's audio streamed to `/v1/realtime`; the transcript is drafted at the
+server's first pause and sent when the session flushes at its end of speech).
+
+Run: .venv/bin/python bench/bench_agent.py [--runs 3] [--preemptive]   (about 4 minutes;
+`--preemptive`: the framework's preemptive generation on, as in the worker)
 """
 
 from __future__ import annotations
@@ -75,57 +81,80 @@ async def wait_until(predicate: Any, within_s: float) -> None:
         await asyncio.sleep(0.01)
 
 
-async def run(clips: list[str], runs: int) -> dict[str, Any]:
-    from livekit.agents import AgentSession
-    from livekit.plugins import silero
+class VoiceSession:
+    """One in-process `AgentSession` with its microphone, loudspeaker and per-turn reports."""
 
-    llm = ScriptedLlmServer(REPLY).start()
-    settings = load_settings(profile="cpu", llm_url=llm.url)
-    server = UvicornThread(create_app(settings)).start()
-    await asyncio.to_thread(server.wait_ready)
-    async with httpx.AsyncClient() as client:
-        microphone, speaker = LearnerMicrophone(), Speaker()
-        session: AgentSession[Any] = AgentSession(
-            stt=ParleSTT(server_url=server.base_url),
-            llm=ParleLLM(base_url=llm.url),
-            tts=ParleTTS(server_url=server.base_url),
+    def __init__(
+        self, server_url: str, llm_url: str, *, streaming_stt: bool, preemptive: bool
+    ) -> None:
+        from livekit.agents import AgentSession
+        from livekit.plugins import silero
+
+        self.microphone, self.speaker = LearnerMicrophone(), Speaker()
+        self.session: AgentSession[Any] = AgentSession(
+            stt=ParleSTT(server_url=server_url, streaming=streaming_stt),
+            llm=ParleLLM(base_url=llm_url),
+            tts=ParleTTS(server_url=server_url),
             vad=silero.VAD.load(min_silence_duration=VAD_SILENCE_S),
             turn_handling={
                 "turn_detection": "vad",
                 "endpointing": {"min_delay": MIN_ENDPOINTING_S, "max_delay": 2.0},
                 "interruption": {"enabled": False},
-                "preemptive_generation": {"enabled": False},
+                "preemptive_generation": {"enabled": preemptive, "preemptive_tts": preemptive},
             },
         )
-        session.input.audio, session.output.audio = microphone, speaker
-        states: list[str] = []
-        session.on("agent_state_changed", lambda ev: states.append(ev.new_state))
-        reporter = TurnMetricsReporter(server_url=server.base_url)
-        reporter.attach(session)
-        await session.start(TutorAgent(greeting="Olá!"))
-        await wait_until(lambda: states[-1:] == ["listening"] and speaker.frames, 60)
+        self.session.input.audio, self.session.output.audio = self.microphone, self.speaker
+        self.states: list[str] = []
+        self.session.on("agent_state_changed", lambda ev: self.states.append(ev.new_state))
+        self.reporter = TurnMetricsReporter(server_url=server_url)
+        self.reporter.attach(self.session)
 
+    async def start(self) -> None:
+        await self.session.start(TutorAgent(greeting="Olá!"))
+        await wait_until(lambda: self.states[-1:] == ["listening"] and self.speaker.frames, 60)
+
+    async def turn(self, clip: Path) -> Any:
+        reports = len(self.reporter.reports)
+        self.microphone.say(clip)
+        await wait_until(lambda: len(self.reporter.reports) > reports, 60)
+        await wait_until(lambda: self.states[-1] == "listening", 60)
+        await asyncio.sleep(0.5)
+        return self.reporter.reports[-1]
+
+    async def aclose(self) -> None:
+        await self.session.aclose()
+        await self.reporter.aclose()
+
+
+async def run(clips: list[str], runs: int, preemptive: bool) -> dict[str, Any]:
+    llm = ScriptedLlmServer(REPLY).start()
+    settings = load_settings(profile="cpu", llm_url=llm.url)
+    server = UvicornThread(create_app(settings)).start()
+    await asyncio.to_thread(server.wait_ready)
+    sessions = {
+        mode: VoiceSession(
+            server.base_url, llm.url, streaming_stt=mode == "streaming", preemptive=preemptive
+        )
+        for mode in ("blob", "streaming")
+    }
+    async with httpx.AsyncClient() as client:
+        for voice in sessions.values():
+            await voice.start()
         rows: dict[str, dict[str, list[float]]] = {}
         for _ in range(runs):
             for name in clips:
                 clip = AUDIO / f"{name}.wav"
-                keys = ("ttfa", "stt", "e2e", "eot", "agent_stt")
-                row = rows.setdefault(name, {k: [] for k in keys})
+                row = rows.setdefault(name, {})
                 ttfa, stt = await server_turn(client, server.base_url, clip)
-                row["ttfa"].append(ttfa)
-                row["stt"].append(stt)
-
-                reports = len(reporter.reports)
-                microphone.say(clip)
-                await wait_until(lambda n=reports: len(reporter.reports) > n, 60)
-                report = reporter.reports[-1]
-                row["e2e"].append((report.end_to_end_s or 0.0) * 1000)
-                row["eot"].append((report.end_of_turn_s or 0.0) * 1000)
-                row["agent_stt"].append((report.stt_s or 0.0) * 1000)
-                await wait_until(lambda: states[-1] == "listening", 60)
-                await asyncio.sleep(0.5)
-        await session.aclose()
-        await reporter.aclose()
+                row.setdefault("ttfa", []).append(ttfa)
+                row.setdefault("stt", []).append(stt)
+                for mode, voice in sessions.items():
+                    report = await voice.turn(clip)
+                    row.setdefault(f"{mode}_e2e", []).append((report.end_to_end_s or 0.0) * 1000)
+                    row.setdefault(f"{mode}_eot", []).append((report.end_of_turn_s or 0.0) * 1000)
+                    row.setdefault(f"{mode}_stt", []).append((report.stt_s or 0.0) * 1000)
+    for voice in sessions.values():
+        await voice.aclose()
     server.stop()
     llm.stop()
     return rows
@@ -135,40 +164,61 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--clips", default="u01,u05,u09")
+    parser.add_argument(
+        "--preemptive",
+        action="store_true",
+        help="the framework's preemptive generation (LLM and TTS) on, as in the worker",
+    )
     args = parser.parse_args()
-    rows = asyncio.run(run(args.clips.split(","), args.runs))
+    rows = asyncio.run(run(args.clips.split(","), args.runs, args.preemptive))
 
-    table, overheads = [], []
+    table: list[dict[str, Any]] = []
+    overheads: dict[str, list[float]] = {"blob": [], "streaming": []}
     for name, row in rows.items():
-        turn_overheads = [
-            e2e - VAD_SILENCE_S * 1000 - ttfa
-            for e2e, ttfa in zip(row["e2e"], row["ttfa"], strict=True)
-        ]
-        overheads += turn_overheads
-        table.append(
-            {
-                "clip": name,
-                "server_ttfa_ms": median(row["ttfa"]),
-                "server_stt_ms": median(row["stt"]),
-                "agent_e2e_ms": median(row["e2e"]),
-                "agent_end_of_turn_ms": median(row["eot"]),
-                "agent_transcription_ms": median(row["agent_stt"]),
+        entry: dict[str, Any] = {
+            "clip": name,
+            "server_ttfa_ms": median(row["ttfa"]),
+            "server_stt_ms": median(row["stt"]),
+        }
+        for mode in ("blob", "streaming"):
+            turn_overheads = [
+                e2e - VAD_SILENCE_S * 1000 - ttfa
+                for e2e, ttfa in zip(row[f"{mode}_e2e"], row["ttfa"], strict=True)
+            ]
+            overheads[mode] += turn_overheads
+            entry[mode] = {
+                "e2e_ms": median(row[f"{mode}_e2e"]),
+                "end_of_turn_ms": median(row[f"{mode}_eot"]),
+                "transcription_ms": median(row[f"{mode}_stt"]),
                 "overhead_ms": median(turn_overheads),
             }
-        )
-    summary = {"runs_per_clip": args.runs, "median_overhead_ms": median(overheads)}
+        table.append(entry)
+    summary = {
+        "runs_per_clip": args.runs,
+        "preemptive_generation": args.preemptive,
+        "median_overhead_ms": {mode: median(v) for mode, v in overheads.items()},
+        "median_e2e_ms": {
+            mode: median([e for row in rows.values() for e in row[f"{mode}_e2e"]])
+            for mode in ("blob", "streaming")
+        },
+        "median_transcription_ms": {
+            mode: median([e for row in rows.values() for e in row[f"{mode}_stt"]])
+            for mode in ("blob", "streaming")
+        },
+    }
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "agent.json").write_text(json.dumps({"summary": summary, "clips": table}, indent=1))
-    print(
-        "| clip | server TTFA | server STT | agent e2e | agent end of turn | agent STT | overhead |"
-    )
+    print("| clip | server TTFA | STT | e2e | end of turn | transcription | overhead |")
     print("|---|---|---|---|---|---|---|")
     for t in table:
-        print(
-            f"| {t['clip']} | {t['server_ttfa_ms']} | {t['server_stt_ms']} | {t['agent_e2e_ms']} "
-            f"| {t['agent_end_of_turn_ms']} | {t['agent_transcription_ms']} | {t['overhead_ms']} |"
-        )
+        for mode in ("blob", "streaming"):
+            m = t[mode]
+            print(
+                f"| {t['clip']} {mode} | {t['server_ttfa_ms']} | {t['server_stt_ms']} "
+                f"| {m['e2e_ms']} | {m['end_of_turn_ms']} | {m['transcription_ms']} "
+                f"| {m['overhead_ms']} |"
+            )
     print(json.dumps(summary))
     return 0
 

@@ -1,5 +1,5 @@
-"""API keys: optional, compared in constant time, from a header or (for browsers' WebSocket)
-a query parameter."""
+"""API keys: optional, compared in constant time, from a header or (for browsers' WebSocket,
+which cannot set headers) a query parameter or the OpenAI Realtime browser subprotocol."""
 
 from __future__ import annotations
 
@@ -11,11 +11,22 @@ from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
 
+# OpenAI's browser clients offer their key as a WebSocket subprotocol, beside `realtime`.
+KEY_SUBPROTOCOL = "openai-insecure-api-key."
+
+
+def offered_subprotocols(connection: HTTPConnection) -> list[str]:
+    header = connection.headers.get("sec-websocket-protocol", "")
+    return [p.strip() for p in header.split(",") if p.strip()]
+
 
 def presented_key(connection: HTTPConnection) -> str | None:
     auth = connection.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
+    for protocol in offered_subprotocols(connection):
+        if protocol.startswith(KEY_SUBPROTOCOL):
+            return protocol[len(KEY_SUBPROTOCOL) :]
     return connection.headers.get("x-api-key") or connection.query_params.get("api_key")
 
 

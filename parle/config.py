@@ -176,6 +176,9 @@ class Settings(BaseSettings):
     token_trust_client_names: bool = False
     # Let the agent start the LLM reply before the learner's turn is confirmed.
     agent_preemptive_generation: bool = True
+    # The agent's STT streams the room's audio to `/v1/realtime` (transcripts while the learner
+    # speaks); off: each utterance, cut by the agent's VAD, is uploaded whole.
+    agent_streaming_stt: bool = True
     # Where the LiveKit worker answers its health checks (0 = any free port).
     agent_health_host: str = "127.0.0.1"
     agent_health_port: int = Field(default=8081, ge=0, le=65535)

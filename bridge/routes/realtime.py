@@ -16,6 +16,7 @@ from starlette.websockets import WebSocketDisconnect
 from bridge.deps import get_services, key_refusal, refused_origin
 from bridge.errors import ApiError
 from bridge.inputs import check_session_id
+from bridge.security import offered_subprotocols
 from bridge.services import Services
 from parle.realtime.events import error_event
 from parle.realtime.session import RealtimeConfig, RealtimeSession
@@ -34,9 +35,13 @@ class _Door:
         self.client = client
 
     @contextlib.asynccontextmanager
-    async def admit(self, quiet_cancel: Callable[[], bool]) -> AsyncIterator[None]:
+    async def admit(
+        self, quiet_cancel: Callable[[], bool], *, transcription: bool = False
+    ) -> AsyncIterator[None]:
         ticket = await self.services.gate.enter(self.client)
-        async with self.services.admitted(ticket, PROTOCOL, quiet_cancel):
+        # A transcript alone is counted as `/v1/audio/transcriptions` counts its own.
+        protocol = "transcription" if transcription else PROTOCOL
+        async with self.services.admitted(ticket, protocol, quiet_cancel):
             yield
 
     def observe_turn(self, timings: TurnTimings) -> None:
@@ -63,11 +68,13 @@ def _config(services: Services) -> RealtimeConfig:
 @router.websocket("/v1/realtime")
 @router.websocket("/realtime")
 async def realtime(ws: WebSocket) -> None:
-    """One realtime session per socket; `?model=` is accepted and ignored."""
+    """One realtime session per socket; `?model=` is accepted and ignored;
+    `?intent=transcription` starts a transcription session (as `session.type`)."""
     services = get_services(ws)
     if await refused_origin(ws, services.settings):
         return
-    await ws.accept()
+    # A browser that offered subprotocols drops a connection that does not pick one.
+    await ws.accept(subprotocol="realtime" if "realtime" in offered_subprotocols(ws) else None)
     session_id = ""
     refusal = key_refusal(ws, services.settings)
     if refusal is None:
@@ -91,6 +98,7 @@ async def realtime(ws: WebSocket) -> None:
         memory=services.sessions.get(session_id),
         session_id=session_id,
         config=_config(services),
+        transcription=ws.query_params.get("intent") == "transcription",
     )
     services.open_sockets += 1
     services.metrics.active_sessions.labels("websocket").set(services.open_sockets)

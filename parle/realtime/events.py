@@ -71,6 +71,7 @@ class ParleIn(BaseModel):
 
 
 class SessionIn(_Lenient):
+    type: Literal["realtime", "transcription"] | None = None
     audio: AudioIn | None = None
     parle: ParleIn | None = None
 

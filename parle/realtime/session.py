@@ -10,6 +10,11 @@ produce is held. When the silence reaches the endpointing delay the turn is conf
 held events go out; if the learner speaks again first, the speculative reply is cancelled (its
 LLM stream and TTS stop) and forgotten, and the turn goes on.
 
+A transcription session (`session.type` `"transcription"`, or `?intent=transcription`) is the
+same turn-taking with no replies: the LiveKit agent's streaming STT. At the pause its final
+transcript is drafted at once (`parle.input_audio_transcription.draft` when it is ready), and
+sent as `...completed` when the silence reaches the endpointing delay or the client commits.
+
 Each reply works on a fork of the session's memory, adopted when the reply ends: a discarded
 speculation leaves no trace (not in the history, not in the level tracker), and a reply cut
 short (barge-in, `response.cancel`) is remembered only as far as the learner heard it.
@@ -61,10 +66,11 @@ class Door(Protocol):
     """What the server gives a session: admission and metrics, as for every other door."""
 
     def admit(
-        self, quiet_cancel: Callable[[], bool]
+        self, quiet_cancel: Callable[[], bool], *, transcription: bool = False
     ) -> contextlib.AbstractAsyncContextManager[None]:
-        """One reply's admission (turn gate, time limit, failures counted); raises a
-        `ParleError` when refused. A cancellation is not counted when `quiet_cancel()`."""
+        """One reply's admission (turn gate, time limit, failures counted), or one final
+        transcript's (`transcription`); raises a `ParleError` when refused. A cancellation is
+        not counted when `quiet_cancel()`."""
         ...
 
     def observe_turn(self, timings: TurnTimings) -> None: ...
@@ -195,6 +201,7 @@ class RealtimeSession:
         memory: SessionMemory,
         session_id: str,
         config: RealtimeConfig,
+        transcription: bool = False,
     ) -> None:
         self.pipeline = pipeline
         self.door = door
@@ -226,6 +233,8 @@ class RealtimeSession:
         self._outbox: asyncio.Queue[Event | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self.closed = False
+        self.transcription = transcription  # a transcription session: no replies
+        self._draft: asyncio.Task[Transcript] | None = None  # the turn's transcript at a pause
         self._tokens = float(2 * config.events_per_s)
         self._tokens_at = time.monotonic()
         self._flood_told_at = 0.0
@@ -239,6 +248,7 @@ class RealtimeSession:
     async def close(self) -> None:
         self.closed = True
         await self._discard_speculation()
+        self._drop_draft()
         if self.reply is not None:
             await self._cancel_reply(self.reply)
         for task in (self._partial, self._transcribing):
@@ -280,7 +290,15 @@ class RealtimeSession:
         except ValidationError as exc:
             self._error("invalid_event", f"Bad event ({wire.validation_problem(exc)[:200]}).")
             return
-        if isinstance(event, ev.AudioAppend):
+        if self.transcription and isinstance(
+            event, ev.ItemCreate | ev.ResponseCreate | ev.ResponseCancel | ev.ItemTruncate
+        ):
+            self._error(
+                "not_in_transcription_session",
+                f"{event.type} needs a realtime session; this one only transcribes.",
+                event_id=event.event_id,
+            )
+        elif isinstance(event, ev.AudioAppend):
             await self._append(event)
         elif isinstance(event, ev.SessionUpdate):
             await self._update(event)
@@ -353,13 +371,21 @@ class RealtimeSession:
         except _Refused as exc:
             self._error(exc.code, exc.message, event_id=event.event_id)
             return
-        restart = input_format != self.input_format or (detection is None) != (
-            self.turn_detection is None
+        transcription = self.transcription
+        if session.type is not None:
+            transcription = session.type == "transcription"
+        restart = (
+            input_format != self.input_format
+            or (detection is None) != (self.turn_detection is None)
+            or transcription != self.transcription
         )
+        self.transcription = transcription
         self.options, self.turn_detection = options, detection
         self.input_format, self.output_format = input_format, output_format
         if restart:  # a new stream: what was buffered in the old format or mode goes
             await self._discard_speculation()
+            if self.reply is not None:
+                await self._cancel_reply(self.reply)
             self._decoder = InputDecoder(input_format)
             self._reset_input()
         self._segmenter.config = self._segmenter_config()
@@ -395,8 +421,8 @@ class RealtimeSession:
             keep = (self.turn_detection.prefix_padding_ms + 200) * STT_SAMPLE_RATE // 1000
             if self._buffer.end - self._buffer.start > 2 * keep:
                 self._buffer.keep_from(self._buffer.end - keep)
-        elif self.reply is None or self.reply.confirmed:  # no partials past a pause
-            self._maybe_partial()
+        elif (self.reply is None or self.reply.confirmed) and self._draft is None:
+            self._maybe_partial()  # none past a pause: the turn's transcript is under way
 
     def _append_manual(self, samples: FloatAudio) -> None:
         if self._item_id is None:
@@ -421,6 +447,7 @@ class RealtimeSession:
         self._item_id = None
         self._too_long_told = False
         self._partial_words, self._emitted_words = [], []
+        self._drop_draft()
 
     async def _commit(self, event: ev.AudioCommit) -> None:
         await self._discard_speculation()
@@ -433,9 +460,10 @@ class RealtimeSession:
             )
             return
         item_id = self._item_id or ev.new_id("item")
+        draft = self._take_draft()
         self._commit_events(item_id)
         self._reset_input()
-        self._transcribe_only(item_id, audio)
+        self._transcribe_only(item_id, audio, draft)
 
     async def _clear(self) -> None:
         await self._discard_speculation()
@@ -530,13 +558,16 @@ class RealtimeSession:
                     item_id=self._item_id,
                 )
             )
-            if td.interrupt_response:
+            if td.interrupt_response and not self.transcription:
                 await self._barge_in()
         elif event.kind == "pause" and self._turn_start is not None:
-            if td.create_response and (self.reply is None or not self.reply.confirmed):
+            if self.transcription or not td.create_response:
+                self._start_draft()
+            elif self.reply is None or not self.reply.confirmed:
                 self._speculate(event.sample)
         elif event.kind == "resume":
             await self._discard_speculation()
+            self._drop_draft()
         elif event.kind == "end" and self._turn_start is not None:
             await self._end_turn(event.sample)
 
@@ -561,6 +592,41 @@ class RealtimeSession:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait([reply.task])
 
+    def _start_draft(self) -> None:
+        """A turn that will not be answered now: its transcript starts at the pause, so that
+        it is ready (or nearly) when the turn is committed."""
+        assert self._turn_start is not None and self._item_id is not None
+        self._drop_draft()
+        item_id = self._item_id
+        draft = asyncio.create_task(self._transcribe(self._buffer.since(self._turn_start)))
+        self._draft = draft
+
+        def ready(task: asyncio.Task[Transcript]) -> None:
+            if task.cancelled() or task.exception() is not None:
+                return
+            if self.transcription and self._draft is task and self._item_id == item_id:
+                self._emit(
+                    ev.server_event(
+                        "parle.input_audio_transcription.draft",
+                        item_id=item_id,
+                        content_index=0,
+                        transcript=task.result().text,
+                    )
+                )
+
+        draft.add_done_callback(ready)
+
+    def _take_draft(self) -> asyncio.Task[Transcript] | None:
+        """The draft of the turn being committed (it becomes that turn's transcript)."""
+        draft, self._draft = self._draft, None
+        return draft
+
+    def _drop_draft(self) -> None:
+        """The learner went on (or the input was dropped): the draft is of nothing."""
+        draft, self._draft = self._draft, None
+        if draft is not None and not draft.done():
+            draft.cancel()  # the decode itself runs to its end in its thread, unread
+
     async def _end_turn(self, speech_end: int) -> None:
         """The endpointing silence is over: the turn is the learner's, answered."""
         td = self.turn_detection
@@ -576,6 +642,7 @@ class RealtimeSession:
         )
         self._commit_events(item_id)
         speculative = self.reply if self.reply is not None and not self.reply.confirmed else None
+        draft = self._take_draft()
         self._turn_start = None
         self._item_id = None
         self._partial_words, self._emitted_words = [], []
@@ -584,12 +651,16 @@ class RealtimeSession:
         if speculative is not None and speculative.user_item_id == item_id:
             self.door.observe_speculation("kept")
             self._confirm(speculative)
-        elif td.create_response and (self.reply is None or not self.reply.confirmed):
+        elif (
+            td.create_response
+            and not self.transcription
+            and (self.reply is None or not self.reply.confirmed)
+        ):
             reply = self._new_reply(item_id, confirmed=True)
             reply.speech_end_at = self._wall(speech_end)
             reply.task = asyncio.create_task(self._run_reply(reply, audio, None))
         else:
-            self._transcribe_only(item_id, audio)
+            self._transcribe_only(item_id, audio, draft)
 
     def _commit_events(self, item_id: str) -> None:
         self._emit(
@@ -666,8 +737,11 @@ class RealtimeSession:
         several times while it is spoken: each must be cheap)."""
         return await self.pipeline.transcribe(audio, language=self.options.language, fitted=True)
 
-    def _transcribe_only(self, item_id: str, audio: FloatAudio) -> None:
-        """A committed turn that is not answered now: its transcript joins the pending text."""
+    def _transcribe_only(
+        self, item_id: str, audio: FloatAudio, draft: asyncio.Task[Transcript] | None = None
+    ) -> None:
+        """A committed turn that is not answered now: its transcript (`draft`'s, when one was
+        started at the pause) joins the pending text."""
         previous = self._transcribing
 
         async def run() -> None:
@@ -675,11 +749,12 @@ class RealtimeSession:
                 with contextlib.suppress(Exception):
                     await previous
             try:
-                transcript = await self._transcribe(audio)
+                async with self.door.admit(lambda: self.closed, transcription=True):
+                    transcript = await (draft or self._transcribe(audio))
             except ParleError as exc:
                 self._emit_failure(item_id, exc)
                 return
-            if transcript.text:
+            if transcript.text and not self.transcription:
                 self._pending_text.append(transcript.text)
             self._emit(_transcription_completed(item_id, transcript.text))
 
@@ -937,7 +1012,7 @@ class RealtimeSession:
                 "idle_timeout_ms": None,
             }
         return {
-            "type": "realtime",
+            "type": "transcription" if self.transcription else "realtime",
             "object": "realtime.session",
             "id": self.session_id,
             "model": "parle",

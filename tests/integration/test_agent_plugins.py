@@ -4,6 +4,7 @@ errors when a server is down or slow."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import numpy as np
@@ -14,6 +15,7 @@ from livekit.agents import (
     APIConnectOptions,
     APITimeoutError,
     llm,
+    stt,
 )
 
 from agent.plugins import ParleLLM, ParleSTT, ParleTTS
@@ -21,6 +23,7 @@ from harness.uvicorn_thread import free_port
 from tests.doubles.learner import speech_wav
 from tests.doubles.stack import REPLY, Stack, make_stack
 
+FINAL = stt.SpeechEventType.FINAL_TRANSCRIPT
 FAST_FAIL = APIConnectOptions(max_retry=1, retry_interval=0.01, timeout=2.0)
 
 
@@ -47,7 +50,54 @@ async def test_stt_recognizes_through_the_server(stack: Stack) -> None:
     await plugin.aclose()
     assert event.alternatives[0].text == "Olá, meu nome é Ana."
     assert event.alternatives[0].language == "pt"
-    assert not plugin.capabilities.streaming
+
+
+async def test_stt_streams_interim_preflight_and_final_transcripts(stack: Stack) -> None:
+    plugin = ParleSTT(server_url=stack.url)
+    assert plugin.capabilities.streaming and plugin.capabilities.manual_flush
+    stream = plugin.stream()
+    events: list[stt.SpeechEvent] = []
+
+    preflight, final = asyncio.Event(), asyncio.Event()
+
+    async def collect() -> None:
+        async for event in stream:
+            events.append(event)
+            if event.type == stt.SpeechEventType.PREFLIGHT_TRANSCRIPT:
+                preflight.set()
+            elif event.type == FINAL:
+                final.set()
+
+    collecting = asyncio.create_task(collect())
+    for frame in frames_of(3.0) + silent_frames(0.4):
+        stream.push_frame(frame)
+        await asyncio.sleep(0.005)
+    # The pause is heard by the server: the preflight transcript comes before any flush.
+    await asyncio.wait_for(preflight.wait(), 10)
+    decodes = stack.stt.calls
+
+    def finals() -> list[str]:
+        return [e.alternatives[0].text for e in events if e.type == FINAL]
+
+    stream.flush()  # the framework's end of speech
+    await asyncio.wait_for(final.wait(), 10)
+    assert finals() == ["Olá, meu nome é Ana."]
+    assert stack.stt.calls == decodes  # the final is the transcript drafted at the pause
+    stream.end_input()  # its flush finds nothing to commit: an empty final answers it
+    await asyncio.wait_for(collecting, 10)
+    await plugin.aclose()
+    assert finals() == ["Olá, meu nome é Ana.", ""]
+    kinds = [e.type for e in events]
+    assert kinds[0] == stt.SpeechEventType.START_OF_SPEECH
+    assert stt.SpeechEventType.INTERIM_TRANSCRIPT in kinds
+    usage = [e for e in events if e.type == stt.SpeechEventType.RECOGNITION_USAGE]
+    assert usage and usage[0].recognition_usage is not None
+    assert usage[0].recognition_usage.audio_duration == pytest.approx(3.4, abs=0.05)
+
+
+def silent_frames(seconds: float, rate: int = 16_000) -> list[rtc.AudioFrame]:
+    step = rate // 50
+    return [rtc.AudioFrame(bytes(2 * step), rate, 1, step) for _ in range(int(seconds * 50))]
 
 
 async def test_tts_streams_pcm_frames(stack: Stack) -> None:
@@ -104,6 +154,11 @@ async def test_server_down_is_a_connection_error_after_retries() -> None:
         await ParleSTT(server_url=down).recognize(frames_of(0.5), conn_options=FAST_FAIL)
     with pytest.raises(APIConnectionError):
         async for _ in ParleTTS(server_url=down).synthesize("Oi", conn_options=FAST_FAIL):
+            pass
+    stream = ParleSTT(server_url=down).stream(conn_options=FAST_FAIL)
+    stream.push_frame(frames_of(0.1)[0])
+    with pytest.raises(APIConnectionError):
+        async for _ in stream:
             pass
 
 

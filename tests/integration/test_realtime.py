@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import websockets
 
+from harness.browser import NEEDS_CHROMIUM, headless_chromium
 from parle.audio import decode_audio
 from parle.engines.whisper import speech_region
 from tests.doubles.stack import Stack, make_stack
@@ -275,6 +276,52 @@ async def test_pause_mid_sentence_discards_the_speculation() -> None:
             assert sum(1 for u in users if u == "Olá, meu nome é Ana.") == 1
 
 
+async def test_transcription_session_drafts_at_the_pause_and_never_replies() -> None:
+    """The LiveKit agent's streaming STT: turn-taking and transcripts, no replies; the
+    transcript drafted at a pause is the one a commit (the agent's flush) sends."""
+    with make_stack() as stack:
+        async with connect(stack, "?intent=transcription") as client:
+            created = (await client.until("session.created"))["session"]
+            assert created["type"] == "transcription"
+            await pcm16k(client)
+            await client.send(
+                "session.update",
+                session={"type": "transcription",
+                         "audio": {"input": {"turn_detection": {"type": "server_vad",
+                                                                "silence_duration_ms": 800}}}},
+            )  # fmt: skip
+            await client.until("session.updated")
+            # A pause mid-sentence: its draft is dropped when the learner goes on; one turn.
+            await client.stream(pcm16(np.concatenate([pause_clip(), silence(1.2)])))
+            done = await client.until("conversation.item.input_audio_transcription.completed")
+            assert done["transcript"] == "Olá, meu nome é Ana."
+            assert len(client.of("input_audio_buffer.speech_started")) == 1
+            assert len(client.of("input_audio_buffer.speech_stopped")) == 1
+            drafts = client.of("parle.input_audio_transcription.draft")
+            assert drafts and drafts[-1]["item_id"] == done["item_id"]
+            assert drafts[-1]["transcript"] == done["transcript"]
+
+            # The client commits at the pause: the draft is the transcript, no second decode.
+            await client.stream(pcm16(np.concatenate([speech("u05"), silence(0.35)])))
+            await client.until("parle.input_audio_transcription.draft")
+            decodes = stack.stt.calls
+            await client.send("input_audio_buffer.commit")
+            await client.until("input_audio_buffer.committed")
+            await client.until("conversation.item.input_audio_transcription.completed")
+            assert stack.stt.calls == decodes
+            await client.stream(pcm16(silence(1.0)), speed=4.0)
+            await client.drain(0.3)
+            assert len(client.of("conversation.item.input_audio_transcription.completed")) == 2
+
+            # No replies in a transcription session, whatever is asked.
+            await client.send("response.create", event_id="e1")
+            error = (await client.until("error"))["error"]
+            assert (error["code"], error["event_id"]) == ("not_in_transcription_session", "e1")
+            assert "response.created" not in client.types()
+            assert not stack.llm.requests
+            await client.drain(0.3)
+
+
 async def test_barge_in_cancels_and_memory_keeps_what_was_heard() -> None:
     with make_stack(tts_delay=0.6) as stack:
         async with connect(stack) as client:
@@ -445,3 +492,70 @@ async def test_api_key_is_checked() -> None:
         headers = {"Authorization": "Bearer k1"}
         async with connect(stack, additional_headers=headers) as client:
             await client.until("session.created")
+
+
+# An OpenAI Realtime browser client as such clients are written: the key as a subprotocol
+# (browsers cannot set headers), base64 PCM16 appends at real time, audio deltas played.
+BROWSER_CLIENT = """
+const [url, key, chunks, done] = arguments;
+const ws = new WebSocket(url, ["realtime", "openai-insecure-api-key." + key]);
+const seen = {types: [], audioBytes: 0, protocol: null, transcript: null};
+ws.onmessage = (message) => {
+  const event = JSON.parse(message.data);
+  seen.types.push(event.type);
+  if (event.type === "session.created") {
+    seen.protocol = ws.protocol;
+    ws.send(JSON.stringify({type: "session.update", session: {audio: {input: {
+      format: {type: "audio/pcm", rate: 16000},
+      turn_detection: {type: "server_vad", silence_duration_ms: 500}}}}}));
+    let i = 0;
+    const next = () => {
+      if (i < chunks.length) {
+        ws.send(JSON.stringify({type: "input_audio_buffer.append", audio: chunks[i++]}));
+        setTimeout(next, 20);
+      }
+    };
+    next();
+  } else if (event.type === "response.output_audio.delta") {
+    seen.audioBytes += atob(event.delta).length;
+  } else if (event.type === "conversation.item.input_audio_transcription.completed") {
+    seen.transcript = event.transcript;
+  } else if (event.type === "response.done") {
+    seen.status = event.response.status;
+    ws.close();
+    done(seen);
+  }
+};
+ws.onerror = () => done({error: "websocket error", types: seen.types});
+"""
+
+
+@NEEDS_CHROMIUM
+def test_a_browser_client_holds_a_spoken_turn(tmp_path: Path) -> None:
+    with make_stack(api_keys="k1") as stack:
+        browser = headless_chromium(tmp_path / "profile")
+        try:
+            browser.get(stack.url + "/health")  # a page of the server's own origin
+            browser.set_script_timeout(60)
+            pcm = pcm16(np.concatenate([silence(0.3), speech("u01"), silence(1.0)]))
+            step = 16_000 * 2 // 50
+            chunks = [
+                base64.b64encode(pcm[i : i + step]).decode() for i in range(0, len(pcm), step)
+            ]
+            url = stack.url.replace("http", "ws") + "/v1/realtime"
+            seen = browser.execute_async_script(BROWSER_CLIENT, url, "k1", chunks)
+        finally:
+            browser.quit()
+    assert "error" not in seen, seen
+    assert seen["protocol"] == "realtime"
+    assert seen["transcript"] == "Olá, meu nome é Ana."
+    assert seen["status"] == "completed" and seen["audioBytes"] > 0
+    order = [t for t in seen["types"] if t in ("input_audio_buffer.speech_started",
+                                                 "input_audio_buffer.speech_stopped",
+                                                 "response.created", "response.done")]  # fmt: skip
+    assert order == [
+        "input_audio_buffer.speech_started",
+        "input_audio_buffer.speech_stopped",
+        "response.created",
+        "response.done",
+    ]
