@@ -69,7 +69,7 @@ bench: setup
 	$(BIN)/python bench/bench_turn.py
 
 bench-agent: setup
-	$(BIN)/python bench/bench_agent.py
+	$(BIN)/python bench/bench_agent.py --preemptive
 
 bench-livekit: setup
 	$(BIN)/python bench/bench_livekit.py

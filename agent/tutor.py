@@ -151,15 +151,17 @@ class TutorAgent(Agent):
         """The LLM's text without the correction block: speech stops at the marker, the block
         goes out on the `parle.tutor` topic once the reply ends.
 
-        The request ends with the level's reminder (it pins the language: small models drift
-        into English), after the history and the learner's words, as the server's requests
-        do; it is added to this request's copy only, never to the session's history.
+        The level's reminder (it pins the language: small models drift into English) follows
+        each of the learner's messages, as in the server's requests
+        (`parle.tutor.prompts.build_messages`: the LLM server's cache then covers the whole
+        previous request and its reply); it is added to this request's copy only, never to
+        the session's history.
         """
         command = self.lesson.command_reply(chat_ctx, model_settings)
         if command is not None:
             return command  # a spoken command's answer, without the LLM's reply
         chat_ctx = self.lesson.request_context(chat_ctx)  # a copy, with the session's notes
-        chat_ctx.add_message(role="system", content=self.turn_settings.reminder)
+        chat_ctx = with_reminders(chat_ctx, self.turn_settings.reminder)
         return self._spoken_only(Agent.default.llm_node(self, chat_ctx, tools, model_settings))
 
     def tts_node(
@@ -264,3 +266,13 @@ def room_publisher(room: Any) -> Publisher:
         await room.local_participant.send_text(json.dumps(event), topic=TUTOR_TOPIC)
 
     return publish
+
+
+def with_reminders(chat_ctx: llm.ChatContext, reminder: str) -> llm.ChatContext:
+    """`chat_ctx` with `reminder` as a system message after each of the learner's messages."""
+    items: list[llm.ChatItem] = []
+    for item in chat_ctx.items:
+        items.append(item)
+        if isinstance(item, llm.ChatMessage) and item.role == "user":
+            items.append(llm.ChatMessage(role="system", content=[reminder]))
+    return llm.ChatContext(items)

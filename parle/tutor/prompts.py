@@ -123,18 +123,27 @@ def build_messages(
     The system prompt depends only on (level, region): byte-identical across sessions, so the
     LLM server's prefix cache always covers it. `context` (what this session adds: the
     learner's profile, the lesson's scenario) follows it as one system message, fixed for the
-    session; everything before the learner's words is then what the previous turn sent
-    (minus its reminder), so the cache covers the whole history too. The reminder is a system
-    message of its own after the learner's words: appended to the user's text, small models
-    read it back aloud.
+    session. The reminder is a system message of its own after the learner's words (appended
+    to the user's text, small models read it back aloud), and it stays after each of the
+    history's learner messages too: a request then starts with the whole previous request,
+    and the server's cache, which holds that request and the reply it generated, covers
+    everything up to the new words. Without the past reminders the previous request diverged
+    where its reminder was, and the last reply was prefilled again on every turn (SmolLM2 on
+    the `cpu` profile: first token 606-635 ms on turns 2-4, 333-348 ms with them).
     """
     notes: list[ChatMessage] = (
         [{"role": "system", "content": "\n\n".join(context)}] if context else []
     )
+    reminder: ChatMessage = {"role": "system", "content": turn_reminder(level, region)}
+    past: list[ChatMessage] = []
+    for message in history:
+        past.append(message)
+        if message["role"] == "user":
+            past.append(reminder)
     return [
         {"role": "system", "content": system_prompt(level, region)},
         *notes,
-        *history,
+        *past,
         {"role": "user", "content": user_text},
-        {"role": "system", "content": turn_reminder(level, region)},
+        reminder,
     ]

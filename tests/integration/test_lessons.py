@@ -225,8 +225,9 @@ def test_sse_the_first_turn_of_a_scenario_is_answered_with_its_opener(stack: Sta
     assert "command" not in [name for name, _ in events]
     messages = stack.llm.requests[-1]["messages"]
     assert "Seu Carlos" in messages[1]["content"]
-    assert messages[2:4] == [
+    assert messages[2:5] == [
         {"role": "user", "content": "Oi, bom dia!"},
+        messages[-1],  # the level's reminder, after each of the learner's messages
         {"role": "assistant", "content": CAFE.opener},
     ]
 

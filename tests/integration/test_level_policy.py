@@ -186,14 +186,16 @@ async def test_voice_a_level_change_steers_the_next_turn(
     assert len(end_of_turn) >= 3 and min(end_of_turn[:3]) >= A1.min_endpointing_delay_s - 0.05
 
     # The same system prompt as the server's for the level, and the reminder last, after the
-    # history and the learner's words.
+    # history and the learner's words (and after each of the history's learner messages).
     assert requests[1]["messages"][0] == {"role": "system", "content": system_prompt("A1")}
     assert requests[2]["messages"][0] == {"role": "system", "content": system_prompt("A2")}
     for request, level in zip(requests, ("A1", "A1", "A2"), strict=True):
         messages = request["messages"]
         assert messages[-1] == {"role": "system", "content": turn_reminder(level)}
         assert messages[-2]["role"] == "user"
-        assert sum(m["role"] == "system" for m in messages) == 2  # no reminder kept in history
+        users = sum(m["role"] == "user" for m in messages)
+        reminders = [m for m in messages if m["content"] == turn_reminder(level)]
+        assert len(reminders) == users and sum(m["role"] == "system" for m in messages) == users + 1
     # The reminder rides in the LLM request, so a reply generated preemptively stays valid:
     # only the turn whose estimate moved the level had it thrown away.
     invalidated = [r for r in caplog.records if "preemptive generation invalidated" in r.message]

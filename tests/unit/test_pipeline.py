@@ -166,8 +166,9 @@ async def test_two_sessions_keep_their_own_memory(
     await collect(turn.run(speech_wav(), session="ana"))
     await collect(turn.run(speech_wav(), session="bia"))
     ana_second, bia_first = llm.requests[1]["messages"], llm.requests[2]["messages"]
-    assert [m["role"] for m in ana_second] == ["system", "user", "assistant", "user", "system"]
-    assert ana_second[2]["content"] == "".join(REPLY)
+    roles = ["system", "user", "system", "assistant", "user", "system"]
+    assert [m["role"] for m in ana_second] == roles
+    assert ana_second[3]["content"] == "".join(REPLY)
     assert [m["role"] for m in bia_first] == ["system", "user", "system"]
     assert len(turn.sessions.get("ana").messages) == 4
     assert len(turn.sessions.get("bia").messages) == 2

@@ -46,8 +46,10 @@ def test_messages_pin_the_language_every_turn() -> None:
         {"role": "assistant", "content": "Olá! Tudo bem?"},
     ]
     messages = build_messages(history, "Tudo bem.", level="b1")  # type: ignore[arg-type]
-    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "system"]
-    assert messages[3]["content"] == "Tudo bem."
+    roles = ["system", "user", "system", "assistant", "user", "system"]
+    assert [m["role"] for m in messages] == roles
+    assert messages[4]["content"] == "Tudo bem."
+    assert messages[2] == messages[-1]  # the reminder stays after the history's words too
     assert "Responda só em português do Brasil" in messages[-1]["content"]
     assert "B1" in messages[-1]["content"] and "(B1)" in messages[0]["content"]
 
@@ -68,11 +70,14 @@ async def test_sessions_at_one_level_send_byte_identical_prefixes() -> None:
     # Two learners at one level: the same system prompt, byte for byte.
     assert encoded(ana_1[:1]) == encoded(rui_1[:1]) == encoded(ana_2[:1]) == encoded(rui_2[:1])
     assert ana_1[0]["content"] == system_prompt("B1")
-    # A session's next request repeats its previous one up to the learner's words, so the
-    # server's cached prefix covers the whole history; only the reminder is not repeated.
-    assert encoded(ana_2[: len(ana_1) - 1]) == encoded(ana_1[:-1])
-    assert encoded(rui_2[: len(rui_1) - 1]) == encoded(rui_1[:-1])
+    # A session's next request starts with its whole previous one, then the reply to it: the
+    # server's cache (that request and the reply it generated) covers everything before the
+    # learner's new words.
+    assert encoded(ana_2[: len(ana_1)]) == encoded(ana_1)
+    assert encoded(rui_2[: len(rui_1)]) == encoded(rui_1)
+    assert ana_2[len(ana_1)] == {"role": "assistant", "content": "Muito bem! E você?"}
     reminder: ChatMessage = {"role": "system", "content": turn_reminder("B1")}
     for request in chat.requests:
         assert request[-1] == reminder and request[-2]["role"] == "user"
-        assert request.count(reminder) == 1  # never kept in the history
+        users = sum(m["role"] == "user" for m in request)
+        assert request.count(reminder) == users  # after each of the learner's messages
