@@ -6,6 +6,7 @@ every door.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import deque
@@ -86,6 +87,7 @@ class TutorAgent(Agent):
         # (agent/learner.py pairs them with the conversation's messages).
         self._estimates: deque[tuple[str, str]] = deque(maxlen=8)
         self._replies: deque[tuple[str, Correction | None]] = deque(maxlen=8)
+        self._prefilling: asyncio.Task[None] | None = None  # held: the loop keeps weak refs
         self.greeting = scenario.opener if scenario is not None else greeting
 
     @property
@@ -99,7 +101,20 @@ class TutorAgent(Agent):
     async def on_enter(self) -> None:
         self._apply(self.turn_settings)
         self.lesson.replied(self.greeting)
+        if isinstance(self.session.llm, ParleLLM):
+            self._prefilling = asyncio.create_task(self._prefill(self.session.llm))
         await self.session.say(self.greeting)
+
+    async def _prefill(self, model: ParleLLM) -> None:
+        """The session's prompt (its level's system prompt, the learner's and the lesson's
+        notes) prefilled by the LLM server while the greeting plays: the first reply then
+        prefills only the greeting and the learner's words (a whole prompt on the `cpu`
+        profile's one thread took the first reply's LLM first token to 1.6-1.8 s in a room)."""
+        context = self.chat_ctx.copy()
+        context.add_message(role="user", content="...")
+        await model.prefill(
+            with_reminders(self.lesson.request_context(context), self.turn_settings.reminder)
+        )
 
     async def on_user_turn_completed(
         self, turn_ctx: llm.ChatContext, new_message: llm.ChatMessage

@@ -21,7 +21,9 @@ from harness.uvicorn_thread import UvicornThread
 
 
 class ScriptedLlmServer:
-    """Streams `tokens`, `delay_s` apart, to every chat completion request."""
+    """Streams `tokens`, `delay_s` apart, to every streamed chat completion request
+    (`requests`). A request that is not streamed (the agent's prompt prefill: one token) is
+    answered whole and kept apart (`prefills`)."""
 
     def __init__(self, tokens: list[str], *, delay_s: float = 0.0, model: str = "scripted") -> None:
         self.tokens = tokens
@@ -29,6 +31,7 @@ class ScriptedLlmServer:
         self.model = model
         self.fail_status: int | None = None
         self.requests: list[dict[str, Any]] = []
+        self.prefills: list[dict[str, Any]] = []
         self.completed = 0
         self.disconnected = 0
         self.disconnected_at: float | None = None
@@ -44,9 +47,13 @@ class ScriptedLlmServer:
 
         async def chat(request: Request) -> Response:
             body = await request.json()
-            self.requests.append(body)
+            (self.requests if body.get("stream") else self.prefills).append(body)
             if self.fail_status is not None:
                 return JSONResponse({"error": "scripted failure"}, status_code=self.fail_status)
+            if not body.get("stream"):
+                message = {"role": "assistant", "content": self.tokens[0] if self.tokens else ""}
+                choice = {"index": 0, "message": message, "finish_reason": "length"}
+                return JSONResponse({"object": "chat.completion", "choices": [choice]})
             return StreamingResponse(self._events(), media_type="text/event-stream")
 
         return Starlette(

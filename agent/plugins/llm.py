@@ -8,15 +8,18 @@ SSE parsing as `parle.engines.chat`), with the settings the server uses."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
 import httpx
-from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, llm
+from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, APIError, llm
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 
 from agent.plugins._http import HttpClientOwner, framework_errors, settings
 from parle.engines.chat import sse_payloads
+
+log = logging.getLogger(__name__)
 
 
 class ParleLLM(HttpClientOwner, llm.LLM[Any]):
@@ -58,6 +61,25 @@ class ParleLLM(HttpClientOwner, llm.LLM[Any]):
                 response.raise_for_status()
             self._model = str(response.json()["data"][0]["id"])
         return self._model
+
+    async def prefill(self, chat_ctx: llm.ChatContext) -> None:
+        """Has the server prefill `chat_ctx`'s prompt (one token, not streamed), so a later
+        request that starts the same way finds it in the server's prefix cache. Best effort:
+        a failure only leaves the cache cold."""
+        messages, _ = chat_ctx.to_provider_format("openai")
+        try:
+            body = {
+                "model": await self.served_model(),
+                "messages": messages,
+                "stream": False,
+                "max_tokens": 1,
+            }
+            response = await self.client().post(
+                f"{self._base_url}/chat/completions", json=body, timeout=60
+            )
+            response.raise_for_status()
+        except (httpx.HTTPError, APIError) as exc:
+            log.info("prompt prefill failed", extra={"error": type(exc).__name__})
 
     def chat(
         self,

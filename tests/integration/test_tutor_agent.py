@@ -62,6 +62,13 @@ async def test_tutor_answers_without_the_correction_and_publishes_it(
     # The language is pinned after the learner's words, in the request only.
     assert messages[-1] == {"role": "system", "content": turn_reminder("A1")}
     assert messages[-2] == {"role": "user", "content": "Eu vai na praia ontem com a minha família."}
+    # While the greeting played, the LLM server prefilled this session's prompt: the system
+    # messages the first reply's request starts with.
+    [prefill] = llm_server.prefills
+    assert prefill["max_tokens"] == 1 and not prefill["stream"]
+    leading = next(i for i, m in enumerate(messages) if m["role"] != "system")
+    assert leading >= 1 and prefill["messages"][:leading] == messages[:leading]
+    assert prefill["messages"][leading]["role"] == "user"
 
 
 async def test_the_starting_level_steers_the_session_from_the_greeting_on(
