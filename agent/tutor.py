@@ -112,9 +112,7 @@ class TutorAgent(Agent):
         profile's one thread took the first reply's LLM first token to 1.6-1.8 s in a room)."""
         context = self.chat_ctx.copy()
         context.add_message(role="user", content="...")
-        await model.prefill(
-            with_reminders(self.lesson.request_context(context), self.turn_settings.reminder)
-        )
+        await model.prefill(self._request_context(context))
 
     async def on_user_turn_completed(
         self, turn_ctx: llm.ChatContext, new_message: llm.ChatMessage
@@ -175,9 +173,13 @@ class TutorAgent(Agent):
         command = self.lesson.command_reply(chat_ctx, model_settings)
         if command is not None:
             return command  # a spoken command's answer, without the LLM's reply
-        chat_ctx = self.lesson.request_context(chat_ctx)  # a copy, with the session's notes
-        chat_ctx = with_reminders(chat_ctx, self.turn_settings.reminder)
-        return self._spoken_only(Agent.default.llm_node(self, chat_ctx, tools, model_settings))
+        request = self._request_context(chat_ctx)
+        return self._spoken_only(Agent.default.llm_node(self, request, tools, model_settings))
+
+    def _request_context(self, chat_ctx: llm.ChatContext) -> llm.ChatContext:
+        """What an LLM request sends for `chat_ctx`: a copy with the session's notes and the
+        level's reminder after each of the learner's messages."""
+        return with_reminders(self.lesson.request_context(chat_ctx), self.turn_settings.reminder)
 
     def tts_node(
         self, text: AsyncIterable[str], model_settings: ModelSettings

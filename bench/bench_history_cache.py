@@ -21,14 +21,13 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from harness.uvicorn_thread import free_port  # noqa: E402
 from parle.config import load_settings  # noqa: E402
 from parle.engines.base import ChatMessage  # noqa: E402
+from parle.engines.chat import OpenAIChatModel  # noqa: E402
 from parle.engines.llm_server import LlmServer  # noqa: E402
 from parle.models import llm_spec, require  # noqa: E402
 from parle.tutor.prompts import build_messages, system_prompt, turn_reminder  # noqa: E402
@@ -55,21 +54,14 @@ def reminder_each(history: list[ChatMessage], text: str) -> list[ChatMessage]:
     return build_messages(history, text, level="A2")
 
 
-async def reply(url: str, model: str, messages: list[ChatMessage]) -> tuple[float, str]:
+async def reply(chat: OpenAIChatModel, messages: list[ChatMessage]) -> tuple[float, str]:
     """(first token ms, the whole reply)."""
-    body = {"model": model, "messages": messages, "stream": True, "max_tokens": 60}
     first = None
     text = ""
-    async with httpx.AsyncClient(timeout=60) as client:
-        started = time.perf_counter()
-        async with client.stream("POST", url + "/chat/completions", json=body) as response:
-            async for line in response.aiter_lines():
-                if not line.startswith("data: {"):
-                    continue
-                delta = json.loads(line[6:])["choices"][0]["delta"].get("content")
-                if delta:
-                    first = first or (time.perf_counter() - started) * 1000
-                    text += delta
+    started = time.perf_counter()
+    async for delta in chat.stream(messages, max_tokens=60):
+        first = first or (time.perf_counter() - started) * 1000
+        text += delta
     assert first is not None, "no reply"
     return first, text.strip()
 
@@ -80,21 +72,22 @@ async def main(conversations: int) -> None:
     await server.start()
     layouts = {"reminder_last": reminder_last, "reminder_each": reminder_each}
     times: dict[str, list[list[float]]] = {name: [[] for _ in LINES] for name in layouts}
+    chat = OpenAIChatModel(settings.llm_url, model=settings.llm_model)
     try:
-        url, model = settings.llm_url.rstrip("/"), settings.llm_model
-        await reply(url, model, build_messages([], "Olá!"))  # as PARLE warms it up
+        await reply(chat, build_messages([], "Olá!"))  # as PARLE warms it up
         for n in range(conversations):
             order = list(layouts) if n % 2 == 0 else list(reversed(layouts))
             for name in order:
                 history: list[ChatMessage] = []
                 for turn, line in enumerate(LINES):
-                    first, text = await reply(url, model, layouts[name](history, line))
+                    first, text = await reply(chat, layouts[name](history, line))
                     times[name][turn].append(first)
                     history += [
                         {"role": "user", "content": line},
                         {"role": "assistant", "content": text},
                     ]
     finally:
+        await chat.aclose()
         await server.stop()
     result = {
         name: [round(statistics.median(turn), 1) for turn in turns] for name, turns in times.items()

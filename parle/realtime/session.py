@@ -752,23 +752,13 @@ class RealtimeSession:
                 async with self.door.admit(lambda: self.closed, transcription=True):
                     transcript = await (draft or self._transcribe(audio))
             except ParleError as exc:
-                self._emit_failure(item_id, exc)
+                self._emit(_failure_event(item_id, exc))
                 return
             if transcript.text and not self.transcription:
                 self._pending_text.append(transcript.text)
             self._emit(_transcription_completed(item_id, transcript.text))
 
         self._transcribing = asyncio.create_task(run())
-
-    def _emit_failure(self, item_id: str, exc: ParleError) -> None:
-        self._emit(
-            ev.server_event(
-                "conversation.item.input_audio_transcription.failed",
-                item_id=item_id,
-                content_index=0,
-                error={"type": "server_error", "code": _code(exc), "message": str(exc)},
-            )
-        )
 
     # -- replies ----------------------------------------------------------------------------
 
