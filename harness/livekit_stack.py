@@ -1,14 +1,18 @@
 """Real processes for the real-room tests and the LiveKit benchmark: livekit-server (the
-repository's livekit.yaml, moved onto loopback ports), `parle serve` on the `cpu` profile and
-`parle agent start`, each its own process; and `Learner`, a participant through LiveKit's Python
-SDK that speaks clips in real time and hears the tutor as a client does.
+repository's livekit.yaml, moved onto loopback: `loopback_config`), `parle serve` on the `cpu`
+profile and `parle agent start`, each its own process; and `Learner`, a participant through
+LiveKit's Python SDK that speaks clips in real time and hears the tutor as a client does.
 
 One stack serves every test module of a session (`shared_stack`): the engines load once, and
 the processes are stopped when the session ends, failed or not.
+
+`python -m harness.livekit_stack OUT [--redis ADDRESS]` writes the loopback configuration for
+`make livekit-dev` (scripts/livekit-dev.sh).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import io
@@ -30,6 +34,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+import yaml
 
 from harness.llm_relay import LlmRelay
 from harness.uvicorn_thread import free_port
@@ -125,22 +130,65 @@ def free_udp_range(size: int) -> tuple[int, int]:
     raise RuntimeError("no free UDP port range")
 
 
+def loopback_config(
+    path: Path,
+    *,
+    port: int | None = None,
+    udp_ports: tuple[int, int] | None = None,
+    prometheus_port: int | None = None,
+    redis: str | None = None,
+) -> Path:
+    """The repository's livekit.yaml moved onto loopback, written to `path`: every socket
+    livekit-server opens is on 127.0.0.1 (or ::1), and WebRTC media flows over loopback.
+
+    `--bind` and `--node-ip` alone are not enough: the ICE TCP listener (`rtc.tcp_port`) always
+    listens on every address, and ICE gathers, and binds a UDP socket on, every interface's
+    address (each address of the UDP mux that `--dev` opens on 7882 when no port range is
+    set, or of the port range per peer connection). So: ICE over TCP off, candidates only from
+    the loopback interface and its addresses, the loopback candidate on (ICE skips loopback
+    addresses without it, and the peer connections then never connect), no STUN, no TURN.
+    Ports: livekit.yaml's unless given; `redis` "" runs without one (only the SIP bridge
+    needs it)."""
+    config = yaml.safe_load((REPO / "livekit.yaml").read_text("utf-8"))
+    config["bind_addresses"] = ["127.0.0.1"]
+    if port is not None:
+        config["port"] = port
+    rtc = config.setdefault("rtc", {})
+    rtc.update(
+        node_ip="127.0.0.1",  # the address advertised in candidates and to other nodes
+        use_external_ip=False,  # no public STUN lookups
+        tcp_port=0,  # no ICE over TCP: its listener ignores bind_addresses
+        interfaces={"includes": ["lo" if sys.platform == "linux" else "lo0"]},
+        ips={"includes": ["127.0.0.0/8", "::1/128"]},
+        enable_loopback_candidate=True,
+    )
+    if udp_ports is not None:
+        rtc["port_range_start"], rtc["port_range_end"] = udp_ports
+    config["turn"] = {"enabled": False}
+    if prometheus_port is not None:
+        config["prometheus"] = {"port": prometheus_port}
+    if redis is not None:
+        config["redis"] = {"address": redis}
+    path.write_text(yaml.safe_dump(config, sort_keys=False), "utf-8")
+    return path
+
+
 class LiveKitServer:
-    """livekit-server with the repository's livekit.yaml, on loopback: `--node-ip` keeps it
-    from advertising another address, `use_external_ip` off keeps it off public STUN servers;
+    """livekit-server with the repository's livekit.yaml on loopback (`loopback_config`), on
     free ports, so it can run beside a developer's `make livekit-dev`."""
 
     def __init__(self, log_dir: Path, *, redis: str = "") -> None:
         assert LIVEKIT_SERVER is not None, NO_LIVEKIT_SERVER
         self.port, self.metrics_port = free_port(), free_port()
-        udp_start, udp_end = free_udp_range(20)
+        config = loopback_config(
+            log_dir / "livekit.yaml",
+            port=self.port,
+            udp_ports=free_udp_range(20),
+            prometheus_port=self.metrics_port,
+            redis=redis,  # empty: no redis (only the SIP bridge needs it)
+        )
         argv = [
-            LIVEKIT_SERVER, "--config", str(REPO / "livekit.yaml"), "--dev",
-            "--bind", "127.0.0.1", "--node-ip", "127.0.0.1", "--rtc.use_external_ip=false",
-            "--port", str(self.port), "--rtc.tcp_port", str(free_port()),
-            "--rtc.port_range_start", str(udp_start), "--rtc.port_range_end", str(udp_end),
-            "--prometheus.port", str(self.metrics_port),
-            "--redis.address", redis,  # empty: no redis (only the SIP bridge needs it)
+            LIVEKIT_SERVER, "--config", str(config), "--dev",
             "--keys", f"{API_KEY}: {API_SECRET}", "--log_level", "info",
         ]  # fmt: skip
         self.process = Process("livekit-server", argv, dict(os.environ), log_dir)
@@ -243,17 +291,21 @@ def _close_shared() -> None:
         _shared = None
 
 
+def require_livekit_server() -> None:
+    """In a test: livekit-server is here, else the test is skipped, only where it cannot be
+    built: with Go here, `make setup` builds it, so its absence is a failed build."""
+    if LIVEKIT_SERVER is None:
+        if shutil.which("go") is not None:
+            pytest.fail(NO_LIVEKIT_SERVER + " (Go is here: see `make tools`' output)")
+        pytest.skip(NO_LIVEKIT_SERVER)
+
+
 def shared_stack(request: pytest.FixtureRequest) -> Iterator[LiveKitStack]:
     """For a module-scoped fixture: the session's one stack, started by the first module that
     asks, stopped after the last module that uses it (so it idles through no other test), or
     when the session ends."""
     global _shared
-    if LIVEKIT_SERVER is None:
-        # Skipped only where it cannot be built: with Go here, `make setup` builds it, so its
-        # absence is a failed build, not a missing tool.
-        if shutil.which("go") is not None:
-            pytest.fail(NO_LIVEKIT_SERVER + " (Go is here: see `make tools`' output)")
-        pytest.skip(NO_LIVEKIT_SERVER)
+    require_livekit_server()
     if _shared is None:
         _shared = LiveKitStack()
         request.config.add_cleanup(_close_shared)
@@ -508,3 +560,18 @@ async def transcribe(parle_url: str, wav: bytes) -> str:
         )
     response.raise_for_status()
     return str(response.json()["text"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.livekit_stack",
+        description="Write the repository's livekit.yaml moved onto loopback (make livekit-dev).",
+    )
+    parser.add_argument("out", type=Path, help="the configuration file to write")
+    parser.add_argument("--redis", help="redis address (default: livekit.yaml's)")
+    args = parser.parse_args(argv)
+    loopback_config(args.out, redis=args.redis)
+
+
+if __name__ == "__main__":
+    main()

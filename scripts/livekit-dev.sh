@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make livekit-dev`: a real LiveKit on loopback for development: Redis, livekit-server (the
-# repository's livekit.yaml, addresses moved onto 127.0.0.1), livekit-sip where it was built,
+# repository's livekit.yaml moved onto 127.0.0.1 by harness/livekit_stack.py's loopback_config,
+# as in the real-room tests: every socket on loopback, media too), livekit-sip where it was built,
 # and the tutor's agent worker (`parle agent start`). Beside it, `make run` with the three
 # LIVEKIT_* variables printed below: the page's "Chamar por WebRTC" then talks to the tutor
 # through a real SFU. Ctrl-C stops everything it started.
@@ -34,9 +35,8 @@ trap stop EXIT INT TERM
 
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no >"$LOGS/redis.log" 2>&1 &
 pids+=($!)
-# --node-ip: advertise only loopback; use_external_ip off: no public STUN lookups.
-"$server" --config livekit.yaml --dev --bind 127.0.0.1 --node-ip 127.0.0.1 \
-  --rtc.use_external_ip=false --redis.address "127.0.0.1:$REDIS_PORT" \
+.venv/bin/python -m harness.livekit_stack "$LOGS/livekit.yaml" --redis "127.0.0.1:$REDIS_PORT"
+"$server" --config "$LOGS/livekit.yaml" --dev \
   --keys "$LIVEKIT_API_KEY: $LIVEKIT_API_SECRET" >"$LOGS/livekit-server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do
