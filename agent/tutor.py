@@ -15,6 +15,7 @@ from typing import Any
 
 from livekit import rtc
 from livekit.agents import Agent, ModelSettings, llm
+from livekit.agents.tts import TTS
 from livekit.agents.voice.generation import INSTRUCTIONS_MESSAGE_ID
 from pydantic import BaseModel
 
@@ -103,7 +104,11 @@ class TutorAgent(Agent):
         self.lesson.replied(self.greeting)
         if isinstance(self.session.llm, ParleLLM):
             self._prefilling = asyncio.create_task(self._prefill(self.session.llm))
-        await self.session.say(self.greeting)
+        tts = self.session.tts
+        if tts is None:
+            await self.session.say(self.greeting)
+        else:
+            await self.session.say(self.greeting, audio=_spoken_whole(tts, self.greeting))
 
     async def _prefill(self, model: ParleLLM) -> None:
         """The session's prompt (its level's system prompt, the learner's and the lesson's
@@ -293,3 +298,13 @@ def with_reminders(chat_ctx: llm.ChatContext, reminder: str) -> llm.ChatContext:
         if isinstance(item, llm.ChatMessage) and item.role == "user":
             items.append(llm.ChatMessage(role="system", content=[reminder]))
     return llm.ChatContext(items)
+
+
+async def _spoken_whole(tts: TTS[Any], text: str) -> AsyncIterator[rtc.AudioFrame]:
+    """`text`, known whole, in one synthesis: the server cuts it into pieces and streams them
+    back to back. Through the framework's sentence splitter each sentence is a request sent
+    once the one before is synthesized, and a short first sentence ("Olá!") plays out before
+    the next one's audio exists: a 1.9 s hole in the greeting was heard on a loaded box."""
+    async with tts.synthesize(text) as stream:
+        async for event in stream:
+            yield event.frame
