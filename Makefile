@@ -9,7 +9,7 @@ LIVEKIT_CLIENT := livekit-client@2.23.0
 VENDOR_JS      := bridge/static/vendor/livekit-client.umd.js
 
 .PHONY: setup run test test-unit cpu-install-check lint format typecheck bench bench-agent deploy-check lock \
-	web-vendor clean tools livekit-dev bench-livekit bench-pipecat
+	web-vendor clean tools livekit-dev bench-livekit bench-pipecat bench-gpu bench-gpu-smoke
 
 setup: $(STAMP) $(VENDOR_JS) tools
 
@@ -87,6 +87,17 @@ $(PIPECAT_STAMP): bench/pipecat/requirements.txt
 
 bench-pipecat: setup $(PIPECAT_STAMP)
 	$(BIN)/python bench/bench_pipecat.py
+
+# The GPU box in one run (bench/gpu/bench_gpu.py: Qwen3-TTS, Whisper turbo, a whole turn; rows
+# printed as measured, JSON in bench/results/gpu.json). It runs on the CUDA machine's own
+# python3 and torch with no set-up (GPU boxes often reach no registry); BENCH_GPU_ARGS adds
+# options (--sections, --tokenizer-json, --out). The smoke run is the same script on the CPU
+# with the tiny models.
+bench-gpu:
+	$(PYTHON) bench/gpu/bench_gpu.py $(BENCH_GPU_ARGS)
+
+bench-gpu-smoke: setup
+	$(BIN)/python bench/gpu/bench_gpu.py --smoke $(BENCH_GPU_ARGS)
 
 # Validates deploy/ (compose.yaml, livekit.yaml, sip.yaml, .env.example) and the Dockerfile,
 # offline, with no Docker engine.

@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     # Frames (80 ms each) before a piece's first audio leaves, and per later chunk.
     qwen3_first_chunk_frames: int = Field(default=2, ge=1, le=64)
     qwen3_chunk_frames: int = Field(default=8, ge=1, le=64)
+    # On CUDA, each batch size's decode step is captured once as a CUDA graph and replayed
+    # per frame (~5x faster than issuing its kernels); off: the same step, eagerly.
+    qwen3_cuda_graphs: bool = True
 
     level_estimator: Literal["lexical", "mdeberta"] | Literal[""] = ""
     # The CEFR classifier of the gpu/legacy profiles: a hub id or a local folder.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
@@ -19,6 +20,8 @@ class MicroBatcher(Generic[Item, Result]):
     requests arriving while a batch runs wait for it and then go together (the GPU would have
     serialized them anyway). At most `max_batch` items per call. A caller cancelled before its
     batch starts is left out of it; one cancelled later gets nothing (its result is dropped).
+    `executor`: where `run_batch` runs (an engine that must stay on one thread passes its own);
+    by default asyncio's worker threads.
     """
 
     def __init__(
@@ -27,8 +30,10 @@ class MicroBatcher(Generic[Item, Result]):
         *,
         window_s: float = 0.003,
         max_batch: int = 16,
+        executor: Executor | None = None,
     ) -> None:
         self._run_batch = run_batch
+        self._executor = executor
         self._window_s = window_s
         self._max_batch = max_batch
         self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
@@ -81,7 +86,9 @@ class MicroBatcher(Generic[Item, Result]):
     ) -> None:
         self.batch_sizes.append(len(batch))
         try:
-            results = await asyncio.to_thread(self._run_batch, [item for item, _ in batch])
+            results = await loop.run_in_executor(
+                self._executor, self._run_batch, [item for item, _ in batch]
+            )
         except Exception as exc:
             for _, future in batch:
                 if not future.done():
@@ -94,3 +101,12 @@ class MicroBatcher(Generic[Item, Result]):
             self._running = False
             if self._pending:  # they waited for this batch already: no window for them
                 self._start(loop)
+
+
+def batch_sizes(limit: int) -> list[int]:
+    """The batch sizes a fixed-shape model call is prepared for: powers of two below `limit`,
+    and `limit` (a compiled or captured call per size, instead of one per count)."""
+    sizes = [1]
+    while sizes[-1] * 2 < limit:
+        sizes.append(sizes[-1] * 2)
+    return sorted({*sizes, limit})

@@ -131,6 +131,7 @@ def _qwen3_tts(settings: Settings) -> Synthesizer:
         max_positions=settings.qwen3_max_positions,
         first_chunk_frames=settings.qwen3_first_chunk_frames,
         chunk_frames=settings.qwen3_chunk_frames,
+        cuda_graphs=None if settings.qwen3_cuda_graphs else False,  # None: where it is CUDA
     )
 
 

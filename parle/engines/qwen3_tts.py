@@ -1,12 +1,18 @@
 """Streaming text to speech with Qwen3-TTS 12 Hz CustomVoice (the `gpu` profile's voice).
 
-One scheduler thread owns the model. Every active stream holds a row of a shared KV cache,
-so all streams advance together: each step makes one 80 ms codec frame for every stream in
-one batched talker pass and one batched code-predictor pass, however long ago each stream
-started. A new stream is read (prefilled) alone at the next step boundary and then joins;
-a lone stream waits for nothing. Frames are decoded to audio in small chunks with left
-context as they come, so a piece's first audio leaves after `first_chunk_frames` frames
-instead of after its last.
+One scheduler thread owns the model. Every active stream holds a row of a shared decoding
+state (KV cache, last hidden state, position, frames made), so all streams advance together:
+each step makes one 80 ms codec frame for every stream in one batched talker pass and one
+batched code-predictor pass, however long ago each stream started. New streams are read
+(prefilled) at the next step boundary, those that arrived together in one pass, and join;
+a lone stream waits for nothing.
+
+The step has fixed shapes (a batch size from a few buckets, attention over every cached
+position) and never waits for the device: on CUDA each bucket's step is one captured graph
+replayed per frame, since an eager step is ~1,800 small kernels issued from Python and the
+GPU would wait on the host. End-of-speech is read back only when a chunk is due. Frames are
+decoded to audio in small chunks with left context as they come, so a piece's first audio
+leaves after `first_chunk_frames` frames instead of after its last.
 """
 
 from __future__ import annotations
@@ -28,14 +34,21 @@ from parle.audio import AudioChunk, float_to_pcm16
 from parle.engines.kokoro import pick_voice
 from parle.engines.qwen3_tts_model import (
     SAMPLE_RATE,
-    KvCache,
+    DecodeState,
     Sampling,
     SpeechCodec,
+    StepGraphs,
     Talker,
     codec_decoder_config,
     talker_config,
 )
-from parle.errors import EngineInputError, EngineUnavailableError
+from parle.errors import (
+    EngineError,
+    EngineFailedError,
+    EngineInputError,
+    EngineUnavailableError,
+)
+from parle.microbatch import batch_sizes
 from parle.timestretch import TimeStretcher
 
 log = logging.getLogger(__name__)
@@ -46,7 +59,7 @@ _DONE = object()
 
 @dataclass
 class _Stream:
-    """One piece being spoken: its cache row, where it is, what it still owes."""
+    """One piece being spoken: its cache row, how far it is, what it has been sent."""
 
     role_ids: list[int]
     body_ids: list[int]
@@ -54,13 +67,10 @@ class _Stream:
     deliver: Callable[[Any], None]
     cancelled: threading.Event = field(default_factory=threading.Event)
     row: int = -1
-    position: int = 0
-    made: int = 0  # frames made so far
     max_frames: int = 0
-    trailing: Any = None
-    hidden: Any = None
-    codes: list[Any] = field(default_factory=list)  # the unsent frames and their left context
-    unsent: int = 0
+    steps: int = 0  # steps since it joined: an upper bound of the frames it has made
+    made: int = 0  # frames made, as last read from the device
+    sent: int = 0  # frames sent as audio
 
 
 class Qwen3TtsSynthesizer:
@@ -70,7 +80,8 @@ class Qwen3TtsSynthesizer:
     `config.json`, `model.safetensors`, the text tokenizer, and `speech_tokenizer/`
     (`config.json`, `model.safetensors`). `voice` is one of the built-in speakers
     (`speakers`); `language` one of the config's languages. The model has no speed control:
-    a requested speed time-stretches its audio.
+    a requested speed time-stretches its audio. `cuda_graphs` (default: on CUDA) replays each
+    batch size's step as a captured graph; off, the same fixed-shape step runs eagerly.
     """
 
     sample_rate = SAMPLE_RATE
@@ -92,6 +103,7 @@ class Qwen3TtsSynthesizer:
         text_in_prompt: bool = True,
         max_frames_per_char: float = 2.0,
         seed: int | None = None,
+        cuda_graphs: bool | None = None,
     ) -> None:
         self.model_dir = Path(model_dir)
         self.speaker = speaker.lower()
@@ -107,6 +119,7 @@ class Qwen3TtsSynthesizer:
         self.text_in_prompt = text_in_prompt
         self.max_frames_per_char = max_frames_per_char
         self.seed = seed
+        self.cuda_graphs = device.startswith("cuda") if cuda_graphs is None else cuda_graphs
         # Batched decode steps run and the frames they made; codec decoder passes and the
         # chunks they sent; the streams in flight now.
         self.steps = 0
@@ -117,8 +130,9 @@ class Qwen3TtsSynthesizer:
         self._talker: Any = None
         self._codec: Any = None
         self._tokenizer: Any = None
-        self._cache: Any = None
-        self._seen: Any = None  # (rows, vocab): the codes 0 each row has said (repetition penalty)
+        self._state: DecodeState | None = None
+        self._graphs: StepGraphs | None = None
+        self._sizes = batch_sizes(max_streams)
         self._generator: Any = None
         self._tts_pad: Any = None  # the text track's padding, added once a piece's text is read
         self._role_ids: list[int] = []  # "<|im_start|>assistant\n", tokenized once
@@ -176,24 +190,35 @@ class Qwen3TtsSynthesizer:
         # An empty config: the folder's config.json is the TTS model's, not a text model's.
         self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir, config=PretrainedConfig())
         self._role_ids = self._tokenizer(_ROLE, add_special_tokens=False)["input_ids"]
-        with torch.inference_mode():
-            pad_id = torch.tensor([cfg.text_ids["tts_pad_token_id"]], device=self.device)
-            self._tts_pad = self._talker.text_embed(pad_id)[0]
-        self._cache = KvCache(
-            cfg.stack, self.max_streams, self.max_positions, dtype=dtype, device=self.device
-        )
-        self._seen = torch.zeros(
-            self.max_streams, cfg.vocab_size, dtype=torch.bool, device=self.device
-        )
         self._generator = torch.Generator(device=self.device)
         if self.seed is not None:
             self._generator.manual_seed(self.seed)
+        with torch.inference_mode():
+            pad_id = torch.tensor([cfg.text_ids["tts_pad_token_id"]], device=self.device)
+            self._tts_pad = self._talker.text_embed(pad_id)[0]
+            self._state = DecodeState(
+                cfg,
+                self.max_streams,
+                self.max_positions,
+                # Read in the prompt, the text leaves only the padding to add frame by frame.
+                text_len=1 if self.text_in_prompt else self.max_positions,
+                dtype=dtype,
+                device=self.device,
+            )
+            if self.cuda_graphs:
+                self._graphs = StepGraphs(self._advance, self._sizes, self._generator)
+                self._state.reset()
         self._thread = threading.Thread(target=self._run, name="qwen3-tts", daemon=True)
         self._thread.start()
         self.synthesize_sync("Olá.")
         log.info(
             "qwen3-tts loaded",
-            extra={"device": self.device, "dtype": self.dtype, "speakers": len(cfg.speakers)},
+            extra={
+                "device": self.device,
+                "dtype": self.dtype,
+                "speakers": len(cfg.speakers),
+                "cuda_graphs": self.cuda_graphs,
+            },
         )
 
     def close(self) -> None:
@@ -281,9 +306,8 @@ class Qwen3TtsSynthesizer:
     def _run(self) -> None:
         import torch
 
-        active: list[_Stream] = []
+        active: dict[int, _Stream] = {}  # by row
         waiting: list[_Stream] = []
-        free_rows = list(range(self.max_streams))
         with torch.inference_mode():
             while True:
                 try:
@@ -295,126 +319,125 @@ class Qwen3TtsSynthesizer:
                     while not self._inbox.empty():
                         incoming = self._inbox.get_nowait()
                         if incoming is None:
-                            self._fail(active + waiting, RuntimeError("the TTS engine stopped"))
+                            self._fail([*active.values(), *waiting], EngineUnavailableError(
+                                "The speech engine was closed."))  # fmt: skip
                             return
                         waiting.append(incoming)
-                    for stream in [s for s in active + waiting if s.cancelled.is_set()]:
-                        self._finish(stream, active, waiting, free_rows)
-                    while waiting and free_rows:
+                    for stream in [s for s in waiting if s.cancelled.is_set()]:
+                        waiting.remove(stream)
+                        stream.deliver(_DONE)
+                    for stream in [s for s in active.values() if s.cancelled.is_set()]:
+                        self._finish(stream, active)
+                    joining = []
+                    while waiting and len(active) < self.max_streams:
                         stream = waiting.pop(0)
-                        stream.row = free_rows.pop(0)
-                        active.append(stream)
-                        self._prefill(stream)
+                        # The lowest free row keeps the batch, which covers rows 0..top, small.
+                        stream.row = min(set(range(self.max_streams)) - set(active))
+                        active[stream.row] = stream
+                        joining.append(stream)
+                    if joining:
+                        self._prefill(joining)
                     if active:
-                        self._step(active, waiting, free_rows)
+                        self._step(active)
                     self.active_streams = len(active)
                 except Exception as exc:
                     log.exception("qwen3-tts step failed")
-                    self._fail(active, exc)
-                    free_rows[:] = range(self.max_streams)
+                    self._fail(list(active.values()), exc)
                     active.clear()
+                    if self._state is not None:
+                        self._state.reset()
                     self.active_streams = 0
 
-    def _prefill(self, stream: _Stream) -> None:
-
-        talker = self._talker
-        embeds, trailing = talker.prompt(
-            stream.role_ids,
-            stream.body_ids,
-            self.language,
-            stream.speaker,
-            text_in_prompt=self.text_in_prompt,
+    def _prefill(self, streams: list[_Stream]) -> None:
+        """Read the new streams' prompts, together: one pass however many arrived at once."""
+        assert self._state is not None
+        prompts = [
+            self._talker.prompt(
+                stream.role_ids,
+                stream.body_ids,
+                self.language,
+                stream.speaker,
+                text_in_prompt=self.text_in_prompt,
+            )
+            for stream in streams
+        ]
+        rows = [stream.row for stream in streams]
+        hidden = self._talker.prefill_rows(
+            [embeds for embeds, _ in prompts], self._state.cache, rows
         )
-        stream.hidden = talker.prefill(embeds, self._cache, stream.row)
-        stream.trailing = trailing
-        stream.position = embeds.shape[0]
-        self._seen[stream.row] = False
+        for i, (stream, (embeds, trailing)) in enumerate(zip(streams, prompts, strict=True)):
+            self._state.start(stream.row, hidden[i], embeds.shape[0], trailing, stream.max_frames)
 
-    def _step(self, active: list[_Stream], waiting: list[_Stream], free_rows: list[int]) -> None:
-        """One frame for every active stream, in one batched pass."""
-        import torch
+    def _advance(self, batch: int) -> None:
+        assert self._state is not None
+        self._talker.advance(self._state, batch, self.sampling, self._generator, self._tts_pad)
 
-        talker = self._talker
-        device = self._cache.keys[0].device
-        hidden = torch.cat([s.hidden for s in active])
-        all_rows = torch.tensor([s.row for s in active], device=device)
-        seen = self._seen[all_rows]
-        allow_eos = torch.tensor([s.made >= 2 for s in active], device=device)
-        code0 = talker.first_codes(hidden, seen, allow_eos, self.sampling, self._generator)
-        eos = talker.cfg.codec_ids["codec_eos_token_id"]
-        ended = (code0 == eos).tolist()
-        going = [i for i, stream in enumerate(active) if not ended[i]]
+    def _step(self, active: dict[int, _Stream]) -> None:
+        """One frame for every active stream, in one batched pass; then the chunks due."""
+        top = max(active) + 1
+        batch = next(size for size in self._sizes if size >= top)
+        if self._graphs is not None:
+            self._graphs.run(batch)
+        else:
+            self._advance(batch)
         self.steps += 1
-        self.stream_steps += len(active)
-        if going:
-            index = torch.tensor(going, device=device)
-            frames, summed = talker.frame(
-                hidden[index], code0[index], self.sampling, self._generator
-            )
-            texts = []
-            for j, i in enumerate(going):
-                stream = active[i]
-                stream.codes.append(frames[j])
-                stream.unsent += 1
-                step = stream.made
-                stream.made += 1
-                # The text still to read joins frame by frame, then padding.
-                has_text = step < stream.trailing.shape[0]
-                texts.append(stream.trailing[step] if has_text else self._tts_pad)
-            rows = all_rows[index]
-            self._seen[rows, code0[index]] = True
-            positions = torch.tensor([active[i].position for i in going], device=device)
-            new_hidden = talker.decode_step(
-                summed + torch.stack(texts), self._cache, rows, positions
-            )
-            for j, i in enumerate(going):
-                active[i].hidden = new_hidden[j : j + 1]
-                active[i].position += 1
-        finished = [s for i, s in enumerate(active) if ended[i] or s.made >= s.max_frames]
-        self._emit([s for s in active if s not in finished], final=False)
-        self._emit(finished, final=True)
-        for stream in finished:
-            self._finish(stream, active, waiting, free_rows)
+        for stream in active.values():
+            stream.steps += 1
+        # After its first chunk, every stream sends at the same global steps, so steady
+        # streams' chunks have one shape and share a decoder pass (a decoder call costs about
+        # the same for 1 frame or 30: it is launch-bound on a GPU).
+        boundary = self.steps % self.chunk_frames == 0
+        due = [
+            stream
+            for stream in active.values()
+            if stream.steps >= stream.max_frames
+            or (boundary if stream.sent else stream.steps == self.first_chunk_frames)
+        ]
+        if due:
+            self._emit(due, active)
 
-    def _emit(self, streams: list[_Stream], *, final: bool) -> None:
-        """Decode and send the frames that a chunk boundary (or the end) makes ready. Streams
-        whose chunks have the same shape share one decoder pass."""
+    def _emit(self, streams: list[_Stream], active: dict[int, _Stream]) -> None:
+        """Read how far `streams` are (one device sync), send what they made as audio, and
+        finish those that ended. Chunks of one shape share one decoder pass."""
         import torch
 
-        # After its first chunk, every stream sends at the same global steps, so steady
-        # streams' chunks have one shape and share a pass (a decoder call costs about the
-        # same for 1 frame or 30: it is launch-bound on a GPU).
-        boundary = self.steps % self.chunk_frames == 0
+        assert self._state is not None
+        rows = torch.tensor([stream.row for stream in streams], device=self.device)
+        made, done = torch.stack((self._state.made[rows], self._state.done[rows].long())).tolist()
         groups: dict[tuple[int, int], list[_Stream]] = {}
-        for stream in streams:
-            first = stream.unsent == stream.made
-            due = stream.unsent >= self.first_chunk_frames if first else boundary
-            if stream.unsent and (due or final):
-                groups.setdefault((len(stream.codes), stream.unsent), []).append(stream)
-        for (length, unsent), group in groups.items():
-            codes = torch.stack([torch.stack(stream.codes).T for stream in group])
-            audio = self._codec.decoder.decode_chunk(codes, length - unsent).float().cpu().numpy()
+        for stream, frames in zip(streams, made, strict=True):
+            self.stream_steps += frames - stream.made
+            stream.made = frames
+            if frames > stream.sent:
+                start = max(0, stream.sent - self.left_context_frames)
+                groups.setdefault((frames - start, stream.sent - start), []).append(stream)
+        for (length, context), group in groups.items():
+            codes = torch.stack([
+                self._state.codes[s.row, s.sent - context : s.sent - context + length].T
+                for s in group
+            ])  # fmt: skip
+            audio = self._codec.decoder.decode_chunk(codes, context).float().cpu().numpy()
             self.decoder_passes += 1
             self.chunks_sent += len(group)
             for stream, samples in zip(group, audio, strict=True):
-                stream.unsent = 0
-                keep = self.left_context_frames
-                stream.codes = stream.codes[-keep:] if keep else []
+                stream.sent = stream.made
                 stream.deliver(np.asarray(samples, dtype=np.float32))
+        for stream, ended in zip(streams, done, strict=True):
+            if ended:
+                self._finish(stream, active)
 
-    def _finish(
-        self, stream: _Stream, active: list[_Stream], waiting: list[_Stream], free_rows: list[int]
-    ) -> None:
-        if stream in waiting:
-            waiting.remove(stream)
-        if stream in active:
-            active.remove(stream)
-            free_rows.append(stream.row)
+    def _finish(self, stream: _Stream, active: dict[int, _Stream]) -> None:
+        assert self._state is not None
+        if active.get(stream.row) is stream:
+            del active[stream.row]
+            self._state.stop(stream.row)
         stream.deliver(_DONE)
 
     def _fail(self, streams: list[_Stream], exc: BaseException) -> None:
+        error = exc if isinstance(exc, EngineError) else EngineFailedError(
+            f"Speech synthesis failed ({type(exc).__name__}).", stage="tts")  # fmt: skip
         for stream in streams:
-            stream.deliver(RuntimeError(f"speech synthesis failed: {exc}"))
+            stream.deliver(error)
 
 
 def _read_safetensors(folder: Path, stem: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -174,10 +175,9 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = x.dtype
-        x32 = x.float()
-        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * x32.to(dtype)
+        # Normalised in float32 and rounded once to x's dtype, as Qwen's own; one fused
+        # kernel instead of seven (a decode step runs ~450 of these norms).
+        return self.weight * F.rms_norm(x, (x.shape[-1],), eps=self.eps)
 
 
 class LayerScale(nn.Module):
@@ -219,13 +219,15 @@ class CacheView:
 
     `rows` picks the cache rows of the batch; `positions` (batch, steps) are each new
     token's position, which is also where its key and value are written; attention reads
-    positions `[0, read_len)` (masked by the caller's mask).
+    positions `[0, read_len)` (masked by the caller's mask). `leading`: `rows` are
+    `0..batch-1`, so they are read as a slice of the cache (a view), not gathered (a copy).
     """
 
     cache: KvCache
     rows: torch.Tensor
     positions: torch.Tensor
     read_len: int
+    leading: bool = False
 
 
 @functools.lru_cache(maxsize=16)
@@ -236,16 +238,19 @@ def _inv_freq(head_dim: int, theta: float, device: torch.device) -> torch.Tensor
 
 
 def rope(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin (batch, steps, head_dim) of the rotary embedding at `positions`."""
+    """cos and signed sin (batch, steps, head_dim) of the rotary embedding at `positions`:
+    the sin's first half negated, so that `_rotate` needs no negation of its own."""
     freqs = positions.float()[..., None] * _inv_freq(head_dim, theta, positions.device)
     angles = torch.cat((freqs, freqs), dim=-1)
-    return angles.cos(), angles.sin()
+    sin = angles.sin()
+    sin[..., : head_dim // 2].neg_()
+    return angles.cos(), sin
 
 
-def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return (x * cos + rotated * sin).to(x.dtype)
+def _rotate(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    # x·cos + (-x₂, x₁)·sin, where (x₂, x₁) is x rolled by half its width (and the sign
+    # is in `signed_sin`): three kernels, computed once per layer for q and once for k.
+    return torch.addcmul(x * cos, x.roll(x.shape[-1] // 2, dims=-1), signed_sin)
 
 
 class Attention(nn.Module):
@@ -287,11 +292,19 @@ class Attention(nn.Module):
             rows = view.rows[:, None].expand(-1, steps)
             keys[rows, :, view.positions] = k.transpose(1, 2)
             values[rows, :, view.positions] = v.transpose(1, 2)
-            k = keys[view.rows, :, : view.read_len]
-            v = values[view.rows, :, : view.read_len]
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask[:, None], enable_gqa=cfg.num_heads != cfg.num_kv_heads
-        )
+            if view.leading:
+                k = keys[:batch, :, : view.read_len]
+                v = values[:batch, :, : view.read_len]
+            else:
+                k = keys[view.rows, :, : view.read_len]
+                v = values[view.rows, :, : view.read_len]
+        # Grouped-query attention without copying keys and values per query head: the
+        # query heads that share a key/value head become extra query rows of it (query
+        # heads are independent rows of attention), so one fused kernel serves them. `mask`
+        # comes with its rows repeated per group already (`_run_layers`).
+        q = q.reshape(batch, cfg.num_kv_heads, -1, cfg.head_dim)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out = out.reshape(batch, cfg.num_heads, steps, cfg.head_dim)
         return self.o_proj(out.transpose(1, 2).reshape(batch, steps, -1))
 
 
@@ -407,6 +420,9 @@ def _run_layers(
 ) -> torch.Tensor:
     cos, sin = rope(positions, cfg.head_dim, cfg.rope_theta)
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    # (batch, steps, keys) -> (batch, 1, group x steps, keys): the rows of grouped queries.
+    group = cfg.num_heads // cfg.num_kv_heads
+    mask = mask[:, None].repeat(1, 1, group, 1) if group > 1 else mask[:, None]
     for index, layer in enumerate(layers):
         x = layer(x, cos, sin, mask, index, view)
     return norm(x)
@@ -434,7 +450,10 @@ def sample(
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     probs = torch.softmax(logits, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    # One categorical draw as an exponential race (argmax of p / Exp(1)): the same
+    # distribution as `multinomial`, without its host-side checks, so a CUDA graph can hold it.
+    race = torch.empty_like(probs).exponential_(generator=generator)
+    return (probs / race).argmax(-1)
 
 
 class Talker(nn.Module):
@@ -531,15 +550,28 @@ class Talker(nn.Module):
         return logits
 
     def prefill(self, embeds: torch.Tensor, cache: KvCache, row: int) -> torch.Tensor:
-        """Read one prompt into cache row `row`; the last position's hidden state."""
-        steps = embeds.shape[0]
-        device = embeds.device
-        positions = torch.arange(steps, device=device)[None]
-        mask = causal_mask(steps, device)
-        view = CacheView(cache, torch.tensor([row], device=device), positions, steps)
+        """Read one prompt into cache row `row`; the last position's hidden state (1, hidden)."""
+        return self.prefill_rows([embeds], cache, [row])
+
+    def prefill_rows(
+        self, prompts: list[torch.Tensor], cache: KvCache, rows: list[int]
+    ) -> torch.Tensor:
+        """Read several prompts (each (steps, hidden)) into cache rows `rows` in one pass,
+        padded to the longest; each one's last hidden state (prompts, hidden).
+
+        A prompt's padding writes keys and values past its end, where its first decode step
+        writes before anything reads: nothing of it is ever attended to."""
+        device = prompts[0].device
+        longest = max(prompt.shape[0] for prompt in prompts)
+        lengths = torch.tensor([prompt.shape[0] for prompt in prompts], device=device)
+        embeds = nn.utils.rnn.pad_sequence(prompts, batch_first=True)
+        positions = torch.arange(longest, device=device)[None].expand(len(prompts), -1)
+        keys = torch.arange(longest, device=device)
+        mask = causal_mask(longest, device) & (keys < lengths[:, None])[:, None]
+        view = CacheView(cache, torch.tensor(rows, device=device), positions, longest)
         hidden = _run_layers(self.model.layers, self.model.norm, self.cfg.stack,
-                             embeds[None], positions, mask, view)  # fmt: skip
-        return hidden[:, -1]
+                             embeds, positions, mask, view)  # fmt: skip
+        return hidden[torch.arange(len(prompts), device=device), lengths - 1]
 
     def decode_step(
         self,
@@ -547,12 +579,18 @@ class Talker(nn.Module):
         cache: KvCache,
         rows: torch.Tensor,
         positions: torch.Tensor,
+        *,
+        static: bool = False,
     ) -> torch.Tensor:
-        """One new position for each of `rows` (each at its own position); hidden states."""
-        read_len = int(positions.max()) + 1
+        """One new position for each of `rows` (each at its own position); hidden states.
+
+        `static`: `rows` are the cache's first rows and attention reads every cached position
+        (masked past each row's own): fixed shapes and no host sync, what a CUDA graph needs.
+        Otherwise it reads up to the furthest row's position (a host sync per call)."""
+        read_len = cache.max_len if static else int(positions.max()) + 1
         keys = torch.arange(read_len, device=embeds.device)
         mask = (keys[None, :] <= positions[:, None])[:, None]
-        view = CacheView(cache, rows, positions[:, None], read_len)
+        view = CacheView(cache, rows, positions[:, None], read_len, leading=static)
         hidden = _run_layers(self.model.layers, self.model.norm, self.cfg.stack,
                              embeds[:, None], positions[:, None], mask, view)  # fmt: skip
         return hidden[:, -1]
@@ -589,7 +627,7 @@ class Talker(nn.Module):
         x = predictor.small_to_mtp_projection(torch.stack((hidden, first), dim=1))
         positions = torch.arange(2, device=device)[None].expand(rows, -1)
         mask = causal_mask(2, device).expand(rows, -1, -1)
-        view = CacheView(cache, all_rows, positions, 2)
+        view = CacheView(cache, all_rows, positions, 2, leading=True)
         out = _run_layers(
             predictor.model.layers, predictor.model.norm, cfg, x, positions, mask, view
         )
@@ -608,12 +646,143 @@ class Talker(nn.Module):
             position = group + 2
             positions = torch.full((rows, 1), position, device=device)
             mask = torch.ones(rows, 1, position + 1, dtype=torch.bool, device=device)
-            view = CacheView(cache, all_rows, positions, position + 1)
+            view = CacheView(cache, all_rows, positions, position + 1, leading=True)
             x = predictor.small_to_mtp_projection(embedded[:, None])
             out = _run_layers(
                 predictor.model.layers, predictor.model.norm, cfg, x, positions, mask, view
             )
         return torch.stack(codes, dim=1), summed
+
+    def advance(
+        self,
+        state: DecodeState,
+        batch: int,
+        sampling: Sampling,
+        generator: torch.Generator | None,
+        pad: torch.Tensor,
+    ) -> None:
+        """One frame for rows `0..batch-1` of `state`, in place, with fixed shapes and no
+        host sync (capturable as a CUDA graph). The same decisions as the one-frame steps
+        above: end of speech not before 2 frames, a row stops at its end or its limit, the
+        text joins frame by frame then `pad` (the text track's padding)."""
+        index = torch.arange(batch, device=pad.device)
+        hidden, made = state.hidden[:batch], state.made[:batch]
+        done = state.done[:batch]
+        code0 = self.first_codes(hidden, state.seen[:batch], made >= 2, sampling, generator)
+        ended = code0 == self.cfg.codec_ids["codec_eos_token_id"]
+        going = ~done & ~ended
+        frames, summed = self.frame(hidden, code0, sampling, generator)
+        # Rows not going write past their last frame: nothing reads there.
+        state.codes[index, made] = frames
+        state.seen[index, code0] = state.seen[index, code0] | going
+        slot = made.clamp(max=state.text.shape[1] - 1)
+        text = torch.where((made < state.text_len[:batch])[:, None], state.text[index, slot], pad)
+        position = state.position[:batch]
+        new_hidden = self.decode_step(summed + text, state.cache, index, position, static=True)
+        state.hidden[:batch] = torch.where(going[:, None], new_hidden, hidden)
+        step = going.long()
+        position.add_(step)
+        made.add_(step)
+        done.copy_(done | ended | (made >= state.max_frames[:batch]))
+
+
+class StepGraphs:
+    """`run(batch)` replays a CUDA graph of `step(batch)` captured once per batch size.
+
+    `step` must only read and write fixed buffers (`Talker.advance` on a `DecodeState`): the
+    graph replays its kernels on the same memory. Every size shares one memory pool (they
+    never run at once). Capturing runs `step` a few times first: the state must be in a
+    harmless condition (every row `done`), and is reset by the caller afterwards.
+    """
+
+    def __init__(
+        self,
+        step: Callable[[int], None],
+        sizes: list[int],
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.sizes = sorted(sizes)
+        self._graphs: dict[int, torch.cuda.CUDAGraph] = {}
+        pool = torch.cuda.graph_pool_handle()
+        side = torch.cuda.Stream()  # type: ignore[no-untyped-call]
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):  # lazily made buffers and kernel choices settle first
+                for size in self.sizes:
+                    step(size)
+        torch.cuda.current_stream().wait_stream(side)
+        for size in reversed(self.sizes):  # the largest first: the pool fits the others
+            graph = torch.cuda.CUDAGraph()
+            if generator is not None:
+                graph.register_generator_state(generator)
+            # thread_local: other threads' CUDA work (another engine loading) may go on.
+            with torch.cuda.graph(graph, pool=pool, capture_error_mode="thread_local"):
+                step(size)
+            self._graphs[size] = graph
+        torch.cuda.synchronize()
+
+    def run(self, batch: int) -> None:
+        self._graphs[batch].replay()
+
+
+class DecodeState:
+    """Every stream's decoding state in fixed-shape device buffers, one row per stream.
+
+    `Talker.advance` reads and writes these in place and nothing else, so one captured CUDA
+    graph per batch size replays a whole frame for every row; streams join (`start`) and
+    leave (`stop`) by writing their row between replays. A row that is `done` (ended, at its
+    frame limit, or free) still runs through the step but changes nothing the stream owns:
+    its key/value writes land past its last position, where nothing will read them.
+    """
+
+    def __init__(
+        self,
+        cfg: TalkerConfig,
+        rows: int,
+        max_positions: int,
+        *,
+        text_len: int,
+        dtype: torch.dtype,
+        device: torch.device | str,
+    ) -> None:
+        hidden = cfg.stack.hidden_size
+        self.rows = rows
+        self.cache = KvCache(cfg.stack, rows, max_positions, dtype=dtype, device=device)
+        self.hidden = torch.zeros(rows, hidden, dtype=dtype, device=device)
+        self.position = torch.zeros(rows, dtype=torch.long, device=device)
+        self.made = torch.zeros(rows, dtype=torch.long, device=device)
+        self.max_frames = torch.zeros(rows, dtype=torch.long, device=device)
+        self.done = torch.ones(rows, dtype=torch.bool, device=device)
+        self.seen = torch.zeros(rows, cfg.vocab_size, dtype=torch.bool, device=device)
+        # The text still to read, joining frame by frame (Qwen's streaming-text mode), then
+        # the padding; one slot when the whole text is read in the prompt.
+        self.text = torch.zeros(rows, text_len, hidden, dtype=dtype, device=device)
+        self.text_len = torch.zeros(rows, dtype=torch.long, device=device)
+        # Every frame a row has made (frames x code groups), read back chunk by chunk.
+        self.codes = torch.zeros(
+            rows, max_positions, cfg.num_code_groups, dtype=torch.long, device=device
+        )
+
+    def start(
+        self, row: int, hidden: torch.Tensor, position: int, text: torch.Tensor, max_frames: int
+    ) -> None:
+        """A new stream in `row`: its prompt's last hidden state and length (its cache row
+        already prefilled), the text still to read, its frame limit."""
+        self.hidden[row] = hidden.reshape(-1)
+        self.position[row] = position
+        self.made[row] = 0
+        self.max_frames[row] = max_frames
+        self.seen[row] = False
+        self.text[row, : text.shape[0]] = text
+        self.text_len[row] = text.shape[0]
+        self.done[row] = False
+
+    def stop(self, row: int) -> None:
+        self.done[row] = True
+
+    def reset(self) -> None:
+        self.done.fill_(True)
+        self.made.zero_()
 
 
 # --- codec decoder ---------------------------------------------------------------------------
@@ -667,8 +836,11 @@ class SnakeBeta(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         alpha = self.alpha.exp()[None, :, None]
-        beta = self.beta.exp()[None, :, None]
-        return x + torch.sin(x * alpha).pow(2) / (beta + 1e-9)
+        inverse_beta = 1.0 / (self.beta.exp()[None, :, None] + 1e-9)
+        # Four passes over the (large) activations instead of six: the vocoder's time is
+        # mostly memory traffic through these.
+        wave = (x * alpha).sin_()
+        return torch.addcmul(x, wave.square_(), inverse_beta)
 
 
 class ResidualUnit(nn.Module):

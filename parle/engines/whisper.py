@@ -36,7 +36,10 @@ _FITTED_WORDS_PER_S = 6.0
 
 def speech_region(audio: FloatAudio, min_speech_ms: int) -> tuple[int, int] | None:
     """Where the speech is (Silero VAD, shipped inside faster-whisper), padded a little; None
-    when there is less than `min_speech_ms` of it: silence and noise cost no Whisper pass."""
+    when there is less than `min_speech_ms` of it: silence and noise cost no Whisper pass.
+    `min_speech_ms` 0 turns the gate off: all of the audio is decoded."""
+    if min_speech_ms <= 0:
+        return (0, audio.size) if audio.size else None
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     spans = get_speech_timestamps(

@@ -4,6 +4,11 @@ and several sessions' utterances in one encoder pass.
 For GPU boxes where CTranslate2's CUDA-12 cuBLAS is absent (faster-whisper cannot run), and
 for cross-session batching: every request is padded to Whisper's 30 s window anyway, so a
 batch of B utterances costs about one encoder pass of B windows on the GPU.
+
+Every model call runs on one thread the engine owns, whichever thread asks: with the static
+cache on CUDA, transformers compiles the decoder with CUDA-graph trees, whose state is
+thread-local (a decode from another thread fails an assertion inside torch). Batches are
+padded to a few sizes, each compiled at load, so no request pays for a compilation.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +28,7 @@ from parle.audio import STT_SAMPLE_RATE, FloatAudio
 from parle.engines.base import WHISPER_LANGUAGES, Transcript
 from parle.engines.whisper import speech_region
 from parle.errors import EngineUnavailableError
-from parle.microbatch import MicroBatcher
+from parle.microbatch import MicroBatcher, batch_sizes
 
 if TYPE_CHECKING:
     import torch
@@ -50,7 +57,8 @@ class HfWhisperTranscriber:
     """Whisper (`WhisperForConditionalGeneration`) behind the `Transcriber` protocol.
 
     Greedy, no timestamps, language pinned; Silero VAD gates the decode as in the
-    faster-whisper engine. Concurrent calls within `batch_window_s` share one `generate`.
+    faster-whisper engine. Concurrent calls within `batch_window_s` share one `generate`,
+    padded to one of `batch_sizes(max_batch)` rows.
     """
 
     def __init__(
@@ -73,20 +81,38 @@ class HfWhisperTranscriber:
         self.max_new_tokens = max_new_tokens
         self.min_speech_ms = min_speech_ms
         self.static_cache = static_cache
+        self.batch_sizes = batch_sizes(max_batch)
         self._model: Any = None
         self._processor: Any = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper-hf")
+        self._thread_id: int | None = None
         self.batcher: MicroBatcher[SpeechRequest, Decoded] = MicroBatcher(
-            self._decode_requests, window_s=batch_window_s, max_batch=max_batch
+            self._decode_requests,
+            window_s=batch_window_s,
+            max_batch=max_batch,
+            executor=self._executor,
         )
 
     languages = WHISPER_LANGUAGES
 
     def close(self) -> None:
         self.batcher.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     def load(self) -> None:
-        """Load the processor and the model (SDPA) onto the device, then warm up."""
+        """Load the processor and the model (SDPA) onto the device, then warm up every batch
+        size, on the engine's thread."""
+        self._on_own_thread(self._load)
+
+    def _on_own_thread(self, work: Any, *args: Any) -> Any:
+        if threading.get_ident() == self._thread_id:
+            return work(*args)
+        return self._executor.submit(work, *args).result()
+
+    def _load(self) -> None:
         import torch
+
+        self._thread_id = threading.get_ident()
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
         self._processor = WhisperProcessor.from_pretrained(self.model_path)
@@ -98,7 +124,9 @@ class HfWhisperTranscriber:
             # A fixed-shape decoder cache: no reallocation per token, and CUDA-graph friendly.
             self._model.generation_config.cache_implementation = "static"
         rng = np.random.default_rng(0)
-        self.decode_batch([(rng.standard_normal(STT_SAMPLE_RATE) * 0.01).astype(np.float32)])
+        noise = (rng.standard_normal(STT_SAMPLE_RATE) * 0.01).astype(np.float32)
+        for size in self.batch_sizes:
+            self._decode_batch([noise] * size, self.language)
 
     async def transcribe(self, audio: FloatAudio, *, language: str | None = None) -> Transcript:
         """Transcribe in a worker thread, batched with other sessions' concurrent requests."""
@@ -126,13 +154,23 @@ class HfWhisperTranscriber:
         return [results[i] for i in range(len(requests))]
 
     def decode_batch(self, audios: list[FloatAudio], language: str | None = None) -> list[Decoded]:
-        """Greedy decode of several utterances in one `generate` (blocking)."""
+        """Greedy decode of several utterances in one `generate` (blocking; runs on the
+        engine's thread)."""
+        result: list[Decoded] = self._on_own_thread(self._decode_batch, audios, language)
+        return result
+
+    def _decode_batch(self, audios: list[FloatAudio], language: str | None) -> list[Decoded]:
         import torch
 
         if self._model is None or self._processor is None:
             raise EngineUnavailableError("The speech recognizer is not loaded.")
+        count = len(audios)
+        size = next((s for s in self.batch_sizes if s >= count), count)
+        padded = list(audios) + [audios[-1]] * (size - count)  # rows past `count` are dropped
+        # The log-mel spectrogram on the model's device: on a CPU it costs ~15 ms a window,
+        # which a batch of 32 would pay in series.
         features = self._processor.feature_extractor(
-            audios, sampling_rate=STT_SAMPLE_RATE, return_tensors="pt"
+            padded, sampling_rate=STT_SAMPLE_RATE, return_tensors="pt", device=self.device
         ).input_features.to(self.device, dtype=self._model.dtype)
         with torch.inference_mode():
             out = self._model.generate(
@@ -146,10 +184,11 @@ class HfWhisperTranscriber:
                 return_dict_in_generate=True,
                 output_scores=True,
             )
-        return [
+        decoded = [
             self._decoded(sequence, scores)
             for sequence, scores in zip(out.sequences, self._token_logprobs(out), strict=True)
         ]
+        return decoded[:count]
 
     def _token_logprobs(self, out: Any) -> list[list[float]]:
         import torch

@@ -167,6 +167,10 @@ def test_runtime_builds_it_from_settings(model_dir: Path) -> None:
         "portuguese",
         3,
     )
+    assert synthesizer.cuda_graphs is False  # graphs only where the device is CUDA
+    on_cuda = load_settings(profile="gpu", tts_model=str(model_dir), qwen3_cuda_graphs=False)
+    assert build_synthesizer(on_cuda).cuda_graphs is False  # type: ignore[attr-defined]
+    assert build_synthesizer(load_settings(profile="gpu", tts_model=str(model_dir))).cuda_graphs
 
 
 def test_the_streaming_tts_benchmark_runs_its_smoke_size(tmp_path: Path) -> None:

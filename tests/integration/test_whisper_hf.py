@@ -139,3 +139,54 @@ def test_the_gpu_benchmark_runs_its_smoke_size(tmp_path: Path) -> None:
     assert set(result["concurrency"]) == {"1", "8", "32"}
     for rows in result["concurrency"].values():
         assert rows["batched"]["utterances_per_s"] > 0 and rows["unbatched"]["utterances_per_s"] > 0
+
+
+async def test_every_model_call_runs_on_the_engine_thread(
+    transcriber: HfWhisperTranscriber, audio_dir: Path
+) -> None:
+    """With the static cache on CUDA, transformers' compiled decoder keeps thread-local state:
+    a decode from another thread than the one that compiled it fails inside torch. The engine
+    runs every call on its own thread, whoever asks."""
+    import threading
+
+    model = transcriber._model
+    seen: list[str] = []
+    generate = model.generate
+
+    def recording(*args: object, **kwargs: object) -> object:
+        seen.append(threading.current_thread().name)
+        return generate(*args, **kwargs)
+
+    model.generate = recording
+    audios = clips(audio_dir)
+    try:
+        caller = threading.Thread(target=transcriber.decode_batch, args=(audios[:1], "pt"))
+        caller.start()
+        caller.join()
+        await asyncio.to_thread(transcriber.decode_batch, audios[:2], "pt")
+        transcriber.decode_batch(audios[:1], "pt")
+        await asyncio.gather(*(transcriber.transcribe(a) for a in audios))
+    finally:
+        del model.generate
+    assert len(seen) == 4 and len(set(seen)) == 1 and seen[0].startswith("whisper-hf")
+
+
+def test_batches_are_padded_to_the_prepared_sizes(
+    transcriber: HfWhisperTranscriber, audio_dir: Path
+) -> None:
+    model = transcriber._model
+    rows: list[int] = []
+    generate = model.generate
+
+    def recording(features: object, **kwargs: object) -> object:
+        rows.append(features.shape[0])  # type: ignore[attr-defined]
+        return generate(features, **kwargs)
+
+    model.generate = recording
+    audios = clips(audio_dir)
+    try:
+        three = transcriber.decode_batch(audios, "pt")
+    finally:
+        del model.generate
+    assert transcriber.batch_sizes == [1, 2, 4, 8, 16]
+    assert rows == [4] and len(three) == 3  # 3 utterances ran as 4 rows, 3 results
