@@ -50,17 +50,39 @@ _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 START_TIMEOUT_S = 2.5
 
 
-def phone_learner_id(number: str, key: str = "") -> str:
-    """A caller's learner id: HMAC-SHA256 of their number's digits under `key`
-    (`PARLE_PHONE_HASH_KEY`; plain SHA-256 without one), so the same phone is the same
-    learner on every call and the id does not show the number."""
-    digits = re.sub(r"[^0-9+]", "", number)
+def e164(number: str) -> str | None:
+    """A phone number as "+" and its digits (E.164), however it was written: "+55 21
+    98765-4321", "5521987654321" and "005521987654321" (the international call prefix) are one
+    phone. None when it has no digits."""
+    digits = re.sub(r"[^0-9]", "", number)
+    if digits.startswith("00"):
+        digits = digits[2:]
+    return "+" + digits if digits else None
+
+
+def _keyed_hash(text: str, key: str) -> str:
     digest = (
-        hmac.new(key.encode(), digits.encode(), hashlib.sha256)
+        hmac.new(key.encode(), text.encode(), hashlib.sha256)
         if key
-        else hashlib.sha256(digits.encode())
+        else hashlib.sha256(text.encode())
     )
-    return "phone-" + digest.hexdigest()[:32]
+    return digest.hexdigest()
+
+
+def phone_learner_id(number: str, key: str = "") -> str | None:
+    """A caller's learner id: HMAC-SHA256 of their number (`e164`) under `key`
+    (`PARLE_PHONE_HASH_KEY`; plain SHA-256 without one), so the same phone is the same
+    learner on every call, however the trunk writes the number, and the id does not show it.
+    None for a number with no digits."""
+    normal = e164(number)
+    return "phone-" + _keyed_hash(normal, key)[:32] if normal else None
+
+
+def call_label(room_name: str, key: str = "") -> str:
+    """What a phone call's room is called in PARLE's store, logs and requests: LiveKit's SIP
+    bridge names the room after the caller's number (`parle-call-_5521987654321_x7Kq`), so
+    the name itself is never kept, only its keyed hash (one label per call)."""
+    return "call-" + _keyed_hash(room_name, key)[:24]
 
 
 def learner_identity(
@@ -72,8 +94,7 @@ def learner_identity(
     if given:
         return given if _ID.fullmatch(given) else None
     if sip:
-        number = attributes.get(PHONE_ATTRIBUTE, "").strip()
-        return phone_learner_id(number, phone_hash_key) if number else None
+        return phone_learner_id(attributes.get(PHONE_ATTRIBUTE, ""), phone_hash_key)
     identity = str(getattr(participant, "identity", "") or "")
     return identity if _ID.fullmatch(identity) else None
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from agent.lessons import AgentLesson
 from agent.plugins import ParleLLM, ParleTTS
 from parle import wire
+from parle.tutor import commands
 from parle.tutor.commands import match_command
 from parle.tutor.corrections import Correction, SideChannelSplitter, parse_correction
 from parle.tutor.levels import LevelEstimator, LevelTracker, LexicalLevelEstimator
@@ -33,7 +34,10 @@ log = logging.getLogger(__name__)
 
 TUTOR_TOPIC = "parle.tutor"  # the room text stream carrying level and correction events
 GREETING = "Olá! Eu sou a Parle, sua professora de português. Sobre o que você quer conversar?"
-PHONE_GREETING = "Olá! Aqui é a Parle, sua professora de português. Como você está hoje?"
+# Said once per call: the keypad's commands (parle.tutor.commands.KEYPAD), then a question.
+PHONE_GREETING = (
+    f"Olá! Aqui é a Parle, sua professora de português. {commands.KEYPAD_HINT} Como você está hoje?"
+)
 
 # Sends one JSON event on the `parle.tutor` topic (the room's text stream, in a job).
 Publisher = Callable[[dict[str, Any]], Awaitable[None]]

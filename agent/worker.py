@@ -9,6 +9,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -22,12 +23,14 @@ from livekit.agents import (
     room_io,
 )
 
-from agent.learner import KnownLearner, LearnerLink, learner_identity
+from agent.learner import KnownLearner, LearnerLink, call_label, learner_identity
 from agent.metrics import TurnMetricsReporter
 from agent.plugins import ParleLLM, ParleSTT, ParleTTS
 from agent.plugins._http import server_headers, settings
 from agent.tutor import GREETING, PHONE_GREETING, TutorAgent, room_publisher
 from parle.config import Settings
+from parle.logs import JsonFormatter
+from parle.tutor.commands import keypad_command
 from parle.tutor.levels import LEVELS, LevelEstimator
 from parle.tutor.policy import TutorPolicy, build_estimator
 from parle.tutor.scenarios import Scenario, UnknownScenarioError, get_scenario
@@ -166,6 +169,29 @@ def chosen_scenario(participant: rtc.RemoteParticipant | None) -> Scenario | Non
         return None
 
 
+def log_through_livekit_cli() -> None:
+    """LiveKit's CLI installs a JSON handler of its own on the root logger when it starts
+    (job processes' records are forwarded to it); beside PARLE's, every record was written
+    twice. From the CLI's start on, its handler is the only one, and it writes PARLE's lines
+    (`parle.logs`: the same fields as the server's, API keys and phone numbers blanked),
+    except in `parle agent dev`, whose coloured lines are for a developer's terminal."""
+    from livekit.agents.cli import cli
+    from livekit.agents.cli import log as livekit_log
+
+    setup = livekit_log.setup_logging
+
+    def setup_logging(log_level: str, devmode: bool, console: bool, compact: bool = False) -> None:
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        setup(log_level, devmode=devmode, console=console, compact=compact)
+        if not devmode:
+            for handler in root.handlers:
+                handler.setFormatter(JsonFormatter())
+
+    vars(cli)["setup_logging"] = setup_logging  # the name `run_app` calls
+
+
 def is_phone_call(participant: rtc.RemoteParticipant | None) -> bool:
     return participant is not None and participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP
 
@@ -187,13 +213,15 @@ async def start_tutoring(
     """Start the tutor for `participant` in `room` (greeted by phone or by browser); a known
     learner starts where they left off, and their turns go to their record."""
     phone = is_phone_call(participant)
-    link, known = await learner_of(participant, phone=phone, session_id=room.name)
+    # A call's room is named after the caller's number: PARLE knows it by a hash of it.
+    label = call_label(room.name, settings().phone_hash_key) if phone else room.name
+    link, known = await learner_of(participant, phone=phone, session_id=label)
     level = starting_level(participant, known.level if known is not None else None)
     log.info("session starting", extra={
-        "room": room.name, "phone": phone, "level": level,
+        "session": label, "phone": phone, "start_level": level,
         "learner": link is not None, "returning": known is not None and known.level is not None,
     })  # fmt: skip
-    session = build_session(userdata, level, room=room.name)
+    session = build_session(userdata, level, room=label)
     reporter = TurnMetricsReporter()
     reporter.attach(session)
     agent = TutorAgent(
@@ -213,7 +241,25 @@ async def start_tutoring(
             # argument: the job would pass its shutdown reason to one.)
             job.add_shutdown_callback(link.aclose)
     await session.start(agent=agent, room=room, room_options=room_options(participant))
+    if phone:
+        room.on("sip_dtmf_received", keypad_handler(session, participant.identity))
     return session, reporter
+
+
+def keypad_handler(session: AgentSession[Any], caller: str) -> Callable[[rtc.SipDTMF], None]:
+    """A caller's keypad: a key that stands for a command is the caller saying it
+    (`parle.tutor.commands.KEYPAD`), answered as the spoken command is; other keys, and
+    presses from anyone but the caller, are ignored."""
+
+    def pressed(dtmf: rtc.SipDTMF) -> None:
+        phrase = keypad_command(dtmf.digit)
+        who = dtmf.participant.identity if dtmf.participant is not None else ""
+        if phrase is None or who != caller:
+            return
+        log.info("keypad command", extra={"key": dtmf.digit})
+        session.generate_reply(user_input=phrase)
+
+    return pressed
 
 
 async def learner_of(

@@ -10,7 +10,9 @@ real processes (harness/livekit_stack.py). Same run, same clips:
     SSE TTFA   = the same clip posted to `/api/stream-audio` -> first audio event (client clock)
 
 Then rooms at once (1, 2, 4 learners speaking together): rooms answered, e2e p50/p95.
-The phone path (livekit-sip) is not measured: see bench/README.md.
+`--phone`: the learners are phone callers (`caller_grant`: a participant of kind SIP, as
+LiveKit's SIP bridge makes one) speaking the clips through a phone line (harness/telephone.py:
+300-3400 Hz, 8 kHz, mu-law, 2% of packets lost); livekit-sip itself cannot be built here.
 
 Run: .venv/bin/python bench/bench_livekit.py   (make bench-livekit; about 10 minutes)
 """
@@ -33,7 +35,14 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from harness.livekit_stack import LIVEKIT_SERVER, NO_LIVEKIT_SERVER, Learner, LiveKitStack  # noqa: E402
+from harness.livekit_stack import (  # noqa: E402
+    LIVEKIT_SERVER,
+    NO_LIVEKIT_SERVER,
+    Learner,
+    LiveKitStack,
+    caller_grant,
+)
+from harness.telephone import telephone  # noqa: E402
 
 AUDIO = REPO / "tests" / "data" / "audio"
 STAGES = ("end_of_turn", "stt", "llm_ttft", "tts_ttfb", "end_to_end")
@@ -75,11 +84,16 @@ def stage_totals(stack: LiveKitStack) -> dict[str, tuple[float, float]]:
     return totals
 
 
+def spoken(clip: str, phone: bool) -> bytes:
+    data = (AUDIO / "utterances" / f"{clip}.wav").read_bytes()
+    return telephone(data, loss=0.02) if phone else data
+
+
 async def one_turn(
-    stack: LiveKitStack, learner: Learner, clip: str, tail_s: float
+    stack: LiveKitStack, learner: Learner, clip: str, tail_s: float, phone: bool = False
 ) -> dict[str, Any]:
     before = stage_totals(stack)
-    _, ended = await learner.say((AUDIO / "utterances" / f"{clip}.wav").read_bytes())
+    _, ended = await learner.say(spoken(clip, phone))
     speech_end = ended - tail_s
     # The whole reply, to its transcription and a second of quiet: the agent reports a turn's
     # metrics once its reply is over, and the next turn must not start before.
@@ -168,19 +182,26 @@ async def concurrent_rooms(
 
 
 async def run(
-    rounds: int, concurrency: list[int], parle_env: dict[str, str], single: bool
+    rounds: int, concurrency: list[int], parle_env: dict[str, str], single: bool, phone: bool
 ) -> dict[str, Any]:
     refs = references()
     stack = await asyncio.to_thread(LiveKitStack, parle_env)
     turns: list[dict[str, Any]] = []
     sse: list[dict[str, Any]] = []
     try:
-        for level, clips in ROOMS.items() if single else ():
-            learner = await Learner(stack.parle_url).join(level=level)
+        for number, (level, clips) in enumerate(ROOMS.items() if single else ()):
+            learner = Learner(stack.parle_url)
+            if phone:  # a caller whose number the dispatch rule gives a starting level
+                grant = caller_grant(
+                    stack.livekit, f"+55219876543{number:02d}", **{"parle.level": level}
+                )
+                await learner.join_with(grant)
+            else:
+                await learner.join(level=level)
             try:
                 await learner.greeted(within_s=120)
                 for clip in clips:
-                    turn = await one_turn(stack, learner, clip, refs[clip]["tail_silence_s"])
+                    turn = await one_turn(stack, learner, clip, refs[clip]["tail_silence_s"], phone)
                     turn["level"] = level
                     turns.append(turn)
                     print(json.dumps(turn), flush=True)
@@ -240,6 +261,7 @@ def main() -> int:
     parser.add_argument("--rooms", default="1,2,4", help="rooms at once, comma-separated")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "livekit.json")
     parser.add_argument("--no-single", action="store_true", help="only the rooms-at-once part")
+    parser.add_argument("--phone", action="store_true", help="phone callers (telephone audio)")
     parser.add_argument(
         "--client-max-turns", help="PARLE_CLIENT_MAX_TURNS for `parle serve` (default: its own)"
     )
@@ -253,8 +275,9 @@ def main() -> int:
     # Stopped from outside (timeout, kill): unwind as for Ctrl-C, so the servers stop too.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     rooms = [int(n) for n in args.rooms.split(",")]
-    result = asyncio.run(run(args.rounds, rooms, parle_env, not args.no_single))
+    result = asyncio.run(run(args.rounds, rooms, parle_env, not args.no_single, args.phone))
     result["parle_env"] = parle_env
+    result["phone"] = args.phone
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(summary(result))

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ NO_LIVEKIT_SERVER = (
     "needs livekit-server: `make tools` builds it with Go into .tools/bin (or put it on PATH)"
 )
 API_KEY, API_SECRET = "parle-tests", "parle-tests-secret-not-for-production-0123"
+PHONE_HASH_KEY = "parle-tests-phone-key"  # the worker's PARLE_PHONE_HASH_KEY
 SAMPLE_RATE = 48_000  # what the learner's client hears the tutor at
 AUDIBLE_RMS = 0.01  # ~ -40 dBFS: Kokoro's speech is far above, silence and codec noise below
 
@@ -173,6 +175,27 @@ def loopback_config(
     return path
 
 
+class RedisServer:
+    """redis-server on a free loopback port, nothing saved: what livekit-server needs for
+    several nodes and for its SIP APIs."""
+
+    BINARY = shutil.which("redis-server")
+
+    def __init__(self, log_dir: Path) -> None:
+        assert self.BINARY is not None, "needs redis-server (Debian: redis-server)"
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        argv = [self.BINARY, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                "--appendonly", "no"]  # fmt: skip
+        self.process = Process("redis", argv, dict(os.environ), log_dir)
+        wait_for("starting", self._answers, 20, self.process)
+
+    def _answers(self) -> bool:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1):
+            return True
+        return False
+
+
 class LiveKitServer:
     """livekit-server with the repository's livekit.yaml on loopback (`loopback_config`), on
     free ports, so it can run beside a developer's `make livekit-dev`."""
@@ -232,6 +255,8 @@ class LiveKitStack:
             "PARLE_HOST": "127.0.0.1",
             "PARLE_PORT": str(parle_port),
             "PARLE_LLM_URL": f"http://127.0.0.1:{llm_port}/v1",
+            # The stack's own learner store, read by the tests (never a developer's).
+            "PARLE_DATABASE_URL": f"sqlite:///{self.log_dir / 'parle.db'}",
             **self.parle_env,
         }
         self.parle = Process(
@@ -247,6 +272,7 @@ class LiveKitStack:
             # Its health check on loopback, on a port of its own: workers never collide.
             "PARLE_AGENT_HEALTH_HOST": "127.0.0.1",
             "PARLE_AGENT_HEALTH_PORT": str(free_port()),
+            "PARLE_PHONE_HASH_KEY": PHONE_HASH_KEY,
         }
         self.worker = Process(
             "parle-agent",
@@ -396,6 +422,34 @@ class Said:
     learner: bool  # a transcription of the learner's own track
 
 
+def caller_grant(livekit: LiveKitServer, number: str, **attributes: str) -> dict[str, str]:
+    """A phone caller's join, as LiveKit's SIP bridge makes one for an incoming call under an
+    individual dispatch rule (`parle-call-` rooms, agent `parle-tutor`): a room named after the
+    number, a participant of kind SIP with the number, the trunk's number and the call's
+    status as attributes (plus `attributes`, as a rule may add: `parle.level`)."""
+    from livekit import api
+
+    room = f"parle-call-_{number.lstrip('+')}_{uuid.uuid4().hex[:12]}"
+    token = (
+        api.AccessToken(API_KEY, API_SECRET)
+        .with_identity(f"sip_{number}")
+        .with_kind("sip")
+        .with_attributes(
+            {
+                "sip.phoneNumber": number,
+                "sip.trunkPhoneNumber": "+551140000000",
+                "sip.callStatus": "active",
+                **attributes,
+            }
+        )
+        .with_grants(api.VideoGrants(room_join=True, room=room))
+        .with_room_config(
+            api.RoomConfiguration(agents=[api.RoomAgentDispatch(agent_name="parle-tutor")])
+        )
+    )
+    return {"url": livekit.url, "token": token.to_jwt(), "room": room}
+
+
 class Learner:
     """A learner in a real room through LiveKit's Python SDK: a token from PARLE's
     `/api/token`, a microphone track fed in real time (silence between clips, as a real
@@ -413,19 +467,27 @@ class Learner:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.room: Any = None
         self.track_sid = ""
+        self.subscribed: float | None = None  # when the tutor subscribed to the microphone
 
     async def join(self, level: str = "A2") -> Learner:
-        from livekit import rtc
-
         async with httpx.AsyncClient() as client:
             response = await client.post(f"{self.parle_url}/api/token", json={"level": level})
             response.raise_for_status()
-            self.grant = response.json()
+            return await self.join_with(response.json())
+
+    async def join_with(self, grant: dict[str, str]) -> Learner:
+        """Join with `grant` (`url`, `token`, `room`): a token made elsewhere, e.g. a phone
+        caller's, as LiveKit's SIP bridge makes one."""
+        from livekit import rtc
+
+        self.grant = grant
         self.room = rtc.Room()
         for topic in ("lk.transcription", "parle.tutor"):
             self.room.register_text_stream_handler(topic, self._on_text)
         self.room.on("track_subscribed", self._on_track)
         self.room.on("participant_connected", self._on_participant)
+        # The tutor subscribing to the microphone: what a SIP bridge waits for to answer.
+        self.room.on("local_track_subscribed", self._on_subscribed)
         await self.room.connect(self.grant["url"], self.grant["token"])
         for participant in self.room.remote_participants.values():
             self._on_participant(participant)
@@ -449,6 +511,9 @@ class Learner:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _on_subscribed(self, _track: Any) -> None:
+        self.subscribed = self.subscribed or time.monotonic()
 
     def _on_participant(self, participant: Any) -> None:
         from livekit import rtc

@@ -172,10 +172,43 @@ def cmd_agent(args: argparse.Namespace) -> int:
     from livekit.agents import cli
 
     from agent.plugins._http import settings
-    from agent.worker import build_server
+    from agent.worker import build_server, log_through_livekit_cli
 
+    log_through_livekit_cli()
     sys.argv = ["parle agent", args.mode, *args.rest]
     cli.run_app(build_server(settings()))
+    return 0
+
+
+def cmd_sip(settings: Settings, args: argparse.Namespace) -> int:
+    """The phone door's trunk and dispatch rule on the LiveKit server (`agent/sip.py`)."""
+    from livekit import api
+
+    from agent import sip
+
+    if not settings.livekit_configured:
+        return _fail("set LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET", EXIT_BAD_INPUT)
+    try:
+        wanted = (
+            sip.read_wanted(Path(args.trunk), Path(args.rule)) if args.action == "setup" else None
+        )
+    except sip.SipSetupError as exc:
+        return _fail(str(exc), EXIT_BAD_INPUT)
+
+    async def run() -> list[str]:
+        url = settings.livekit_url.replace("wss://", "https://").replace("ws://", "http://")
+        async with api.LiveKitAPI(url, settings.livekit_api_key, settings.livekit_api_secret) as lk:
+            if wanted is None:
+                return await sip.status(lk)
+            return await sip.setup(lk, wanted, dry_run=args.dry_run)
+
+    try:
+        lines = asyncio.run(run())
+    except api.TwirpError as exc:
+        return _fail(f"the LiveKit server refused: {exc.message} ({exc.code})", EXIT_UNAVAILABLE)
+    except OSError as exc:
+        return _fail(f"the LiveKit server did not answer: {exc}", EXIT_UNAVAILABLE)
+    print("\n".join(lines))
     return 0
 
 
@@ -212,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     level = sub.add_parser("level", help="the CEFR level of a learner utterance")
     level.add_argument("--text", required=True, help="what the learner said")
 
+    phone = sub.add_parser("sip", help="the phone door's SIP trunk and dispatch rule on LiveKit")
+    phone.add_argument("action", choices=["setup", "status"])
+    phone.add_argument("--dry-run", action="store_true", help="say what setup would do, only")
+    phone.add_argument("--trunk", default="deploy/sip/inbound-trunk.json", help="the trunk")
+    phone.add_argument("--rule", default="deploy/sip/dispatch-rule.json", help="the rule")
+
     models = sub.add_parser("models", help="list the models the profile needs and their source")
     models.add_argument("action", nargs="?", choices=["list", "fetch"], default="list")
     return parser
@@ -239,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_level(settings, args)
         if args.command == "agent":
             return cmd_agent(args)
+        if args.command == "sip":
+            return cmd_sip(settings, args)
     except ParleError as exc:
         code = EXIT_BAD_INPUT if exc.code == "bad_audio" else EXIT_UNAVAILABLE
         return _fail(str(exc), code)

@@ -2,7 +2,9 @@
 
 Every line on stderr is one JSON object: PARLE's own loggers and uvicorn's (`uvicorn.error`,
 `uvicorn.access`) go through the same formatter (`logging_config`, which `parle serve` hands
-to uvicorn). API keys a client put in a URL (`?api_key=`) are blanked out of every line.
+to uvicorn; the agent worker's LiveKit handler gets it too). API keys a client put in a URL
+(`?api_key=`) and phone numbers (a caller's number is in the room name LiveKit's SIP bridge
+makes, which the framework logs) are blanked out of every line.
 """
 
 from __future__ import annotations
@@ -20,11 +22,17 @@ _DROPPED = {"color_message"}
 # `api_key=VALUE` in a query string (uvicorn logs request paths with their query).
 _API_KEY_IN_URL = re.compile(r"(?i)(api_key=)[^&\s\"']*")
 REDACTED = "[redacted]"
+# A phone number as telephony writes it: 9 to 15 digits in a row, maybe after a "+" (E.164).
+_PHONE_NUMBER = re.compile(r"\+?(?<!\d)\d{9,15}(?!\d)")
+NUMBER_REDACTED = "[number]"
+# The fields every line has; a record's extra field of the same name is renamed, not lost.
+_OWN_FIELDS = ("ts", "level", "logger", "event")
 
 
 def redact(text: str) -> str:
-    """`text` with the value of every `api_key=` query parameter blanked out."""
-    return _API_KEY_IN_URL.sub(r"\g<1>" + REDACTED, text)
+    """`text` with the value of every `api_key=` query parameter and every phone number
+    blanked out."""
+    return _PHONE_NUMBER.sub(NUMBER_REDACTED, _API_KEY_IN_URL.sub(r"\g<1>" + REDACTED, text))
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,7 +45,8 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and key not in _DROPPED:
-                entry[key] = redact(value) if isinstance(value, str) else value
+                name = f"{key}_" if key in _OWN_FIELDS else key
+                entry[name] = redact(value) if isinstance(value, str) else value
         if record.exc_info and record.exc_info[0] is not None:
             # The type only: a traceback spans many lines and may hold a learner's words.
             entry["exc_type"] = record.exc_info[0].__name__

@@ -41,7 +41,13 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # its per-call notes d
 
 # This folder is on sys.path (the script's own): the component benchmarks' pieces.
 from bench_stt import TOKENS_PER_SECOND, utterance  # noqa: E402
-from bench_tts import FIRST_PIECE, SENTENCES, SPEECH_FRAMES_PER_CHAR, speak  # noqa: E402
+from bench_tts import (  # noqa: E402
+    FIRST_PIECE,
+    SENTENCES,
+    SPEECH_FRAMES_PER_CHAR,
+    sessions_at_once,
+    speak,
+)
 from gpu_common import GpuMemory, save  # noqa: E402
 
 from parle.engines.qwen3_tts import Qwen3TtsSynthesizer  # noqa: E402
@@ -91,17 +97,7 @@ async def tts_alone(engine: Qwen3TtsSynthesizer, runs: int) -> dict[str, dict[st
 
 
 async def tts_sessions(engine: Qwen3TtsSynthesizer, sessions: int) -> dict[str, float]:
-    firsts: list[float] = []
-
-    async def session() -> float:
-        started, audio = time.perf_counter(), 0.0
-        for sentence in SENTENCES:
-            first, seconds, _ = await speak(engine, sentence)
-            firsts.append(first)
-            audio += seconds
-        return audio / (time.perf_counter() - started)
-
-    speeds = await asyncio.gather(*(session() for _ in range(sessions)))
+    speeds, firsts = await sessions_at_once(engine, sessions)
     return {
         "slowest_x_realtime": round(min(speeds), 2),
         "median_x_realtime": round(statistics.median(speeds), 2),

@@ -9,7 +9,7 @@ a lone stream waits for nothing.
 
 The step has fixed shapes (a batch size from a few buckets, attention over every cached
 position) and never waits for the device: on CUDA each bucket's step is one captured graph
-replayed per frame, since an eager step is ~1,800 small kernels issued from Python and the
+replayed per frame, since an eager step is ~4,000 small kernels issued from Python and the
 GPU would wait on the host. End-of-speech is read back only when a chunk is due. Frames are
 decoded to audio in small chunks with left context as they come, so a piece's first audio
 leaves after `first_chunk_frames` frames instead of after its last.

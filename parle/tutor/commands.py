@@ -138,6 +138,19 @@ def match_command(text: str) -> Command | None:
     return None
 
 
+# --- the phone's keypad ------------------------------------------------------------------
+
+# A caller's keypad presses (DTMF) as the commands they stand for: a key is the learner saying
+# its phrase, so it takes the spoken command's whole path. Other keys mean nothing.
+KEYPAD: dict[str, str] = {"1": "repete", "2": "mais devagar", "3": "mais rápido", "0": "terminar"}
+KEYPAD_HINT = "No teclado: 1 repete, 2 mais devagar, 3 mais rápido, 0 termina a aula."
+
+
+def keypad_command(digit: str) -> str | None:
+    """The command phrase a keypad key stands for; None for any other key."""
+    return KEYPAD.get(digit.strip())
+
+
 # --- what the tutor answers ---------------------------------------------------------------
 
 SPEED_STEP = 0.1  # one "slower"/"faster"

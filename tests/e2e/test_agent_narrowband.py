@@ -10,8 +10,8 @@ import pytest
 from livekit import rtc
 
 from agent.plugins import ParleSTT
+from harness.wer import word_error_rate
 from parle.audio import decode_audio
-from tests.wer import word_error_rate
 
 SAID = "Olá, meu nome é Ana e eu sou dos Estados Unidos."
 

@@ -21,7 +21,7 @@ from agent.plugins import ParleLLM, ParleSTT, ParleTTS
 from agent.tutor import TutorAgent
 from harness.scripted_llm import ScriptedLlmServer
 from harness.voice import LearnerMicrophone, Speaker
-from tests.wer import word_error_rate
+from harness.wer import word_error_rate
 
 REPLY = [
     "Muito bem!", " Você é", " dos Estados Unidos,", " que legal.", " Eu adoro", " viajar.",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.wer import word_error_rate
+from harness.wer import word_error_rate
 
 
 def free_port() -> int:

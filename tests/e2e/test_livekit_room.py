@@ -17,7 +17,7 @@ import pytest
 
 from agent.tutor import GREETING
 from harness.livekit_stack import Learner, LiveKitStack, shared_stack, transcribe
-from tests.wer import normalize, word_error_rate
+from harness.wer import normalize, word_error_rate
 
 # Words a Portuguese sentence of a tutor can hardly do without (articles, pronouns, "é", ...).
 PORTUGUESE = {

@@ -21,8 +21,8 @@ import pytest
 from agent.tutor import GREETING
 from harness.browser import NEEDS_CHROMIUM, headless_chromium
 from harness.livekit_stack import LiveKitStack, shared_stack, transcribe
+from harness.wer import normalize, word_error_rate
 from parle.audio import decode_audio
-from tests.wer import normalize, word_error_rate
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"

@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import websockets
 
+from harness.wer import word_error_rate
 from tests.conftest import write_over_cap_wav
 from tests.doubles.clients import parse_sse
-from tests.wer import word_error_rate
 
 U01 = "Olá, meu nome é Ana e eu sou dos Estados Unidos."
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from harness.browser import NEEDS_CHROMIUM, headless_chromium
-from tests.wer import word_error_rate
+from harness.wer import word_error_rate
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"

@@ -177,6 +177,7 @@ async def test_commands_and_the_greeting_are_no_turns_and_a_caller_is_known_by_p
     _, said = await room_session(caller, userdata, "Mais devagar, por favor.", FIRST)
     assert said[-1] == SPOKEN
     learner_id = phone_learner_id("+5511999990000")
+    assert learner_id is not None
     assert learner_id.startswith("phone-") and "99999" not in learner_id
     (turn,) = export(stack, learner_id)["turns"]  # the command's answer is not recorded
     assert turn["transcript"] == FIRST

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from harness.wer import word_error_rate
 from parle.audio import concat_chunks, decode_audio
 from parle.engines.kokoro import KokoroSynthesizer
 from parle.engines.whisper import WhisperTranscriber
 from parle.errors import EngineInputError
 from tests.loop import loop_ticks_during
-from tests.wer import word_error_rate
 
 TEXT = "Olá! Meu nome é Parle. Eu sou professora de português."
 

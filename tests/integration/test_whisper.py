@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from harness.wer import word_error_rate
 from parle.audio import decode_audio
 from parle.engines.whisper import WhisperTranscriber
 from tests.loop import loop_ticks_during
-from tests.wer import word_error_rate
 
 
 def clean_clips(references: list[dict[str, Any]]) -> list[tuple[str, str]]:

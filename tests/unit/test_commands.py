@@ -159,3 +159,14 @@ def test_lesson_start_and_end_with_a_recap() -> None:
     assert "em vez de errado 4, diga certo 4" in closing and "errado 1" not in closing
     assert notes == {"learner": "Ana"} and lesson.corrections == []
     assert "nenhuma correção" in recap([])
+
+
+def test_the_phone_keypad_keys_are_spoken_commands() -> None:
+    from parle.tutor.commands import KEYPAD_HINT, keypad_command
+
+    kinds = {key: match_command(keypad_command(key) or "") for key in "1230"}
+    assert {key: c.kind for key, c in kinds.items() if c is not None} == {
+        "1": "repeat", "2": "slower", "3": "faster", "0": "end",
+    }  # fmt: skip
+    assert all(keypad_command(key) is None for key in "456789*#")
+    assert all(f"{key} " in KEYPAD_HINT for key in "1230")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from agent.learner import learner_identity, phone_learner_id
+from agent.learner import call_label, e164, learner_identity, phone_learner_id
 from parle.tutor.facts import Fact, extract_facts, words_of
 from parle.tutor.profile import LearnerProfile, Mistake, learner_note
 
@@ -24,6 +24,25 @@ def test_learner_id_by_attribute_then_phone_then_identity() -> None:
     assert by_phone is not None and by_phone.startswith("phone-") and "5511" not in by_phone
     assert phone_learner_id("+5511999990000", "other") != by_phone  # keyed
     assert learner_identity(participant("sip_x"), sip=True) is None
+
+
+def test_one_phone_is_one_learner_however_the_number_is_written() -> None:
+    forms = ["+5521987654321", "5521987654321", "+55 21 98765-4321", "005521987654321"]
+    assert {e164(form) for form in forms} == {"+5521987654321"}
+    assert len({phone_learner_id(form, "k") for form in forms}) == 1
+    assert e164("anonymous") is None and phone_learner_id("anonymous") is None
+    caller = participant("sip_5521987654321", **{"sip.phoneNumber": "5521987654321"})
+    assert learner_identity(caller, sip=True, phone_hash_key="k") == phone_learner_id(
+        "+5521987654321", "k"
+    )
+
+
+def test_a_call_is_known_by_a_keyed_hash_of_its_room_never_by_the_room_name() -> None:
+    room = "parle-call-_5521987654321_rESCQFGjo25K"
+    label = call_label(room, "k")
+    assert label.startswith("call-") and "5521" not in label and "987654321" not in label
+    assert label == call_label(room, "k") != call_label(room, "other")
+    assert call_label("parle-call-_5521987654321_other", "k") != label  # one per call
 
 
 def test_facts_from_common_phrasings() -> None:
