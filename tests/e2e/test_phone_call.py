@@ -117,10 +117,15 @@ async def test_two_calls_from_one_phone(stack: LiveKitStack, audio_dir: Path) ->
             starts = [
                 line
                 for line in text.splitlines()
-                if '"session starting"' in line and '"phone": true' in line
+                if '"session starting"' in line
+                and any(
+                    f'"session": "{session["session_id"]}"' in line for session in (first, second)
+                )
             ]
             assert len(starts) == 2, starts  # each record once, with PARLE's fields
             assert all('"level": "info"' in line for line in starts), starts
+            # The second call's tutor knew the learner: their stored level and note.
+            assert '"returning": false' in starts[0] and '"returning": true' in starts[1]
     assert DIGITS.encode() not in stored and DIGITS[2:].encode() not in stored
 
 
