@@ -13,6 +13,7 @@ learner; and the number appears nowhere in the store or PARLE's logs.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -174,3 +175,33 @@ async def test_hanging_up_mid_reply_stops_its_llm_stream(
     await caller.until("the LLM stream stayed open", lambda: reply.ended_at, 30)
     assert reply.closed_early and not reply.finished
     assert reply.ended_at is not None and reply.ended_at > hung_up - 1.0
+
+
+async def test_two_calls_at_once_are_both_answered(stack: LiveKitStack, audio_dir: Path) -> None:
+    callers = [Learner(stack.parle_url), Learner(stack.parle_url)]
+    numbers = ["+5541999990003", "+5551999990004"]
+    clips = [(audio_dir / "utterances" / f"{name}.wav").read_bytes() for name in ("u01", "u06")]
+    try:
+        await asyncio.gather(
+            *(
+                c.join_with(caller_grant(stack.livekit, n))
+                for c, n in zip(callers, numbers, strict=True)
+            )
+        )
+        await asyncio.gather(*(caller.greeted() for caller in callers))
+        said = await asyncio.gather(
+            *(c.say(telephone(clip)) for c, clip in zip(callers, clips, strict=True))
+        )
+        await asyncio.gather(*(c.reply(end) for c, (_, end) in zip(callers, said, strict=True)))
+    finally:
+        await asyncio.gather(*(caller.leave() for caller in callers))
+    for number in numbers:
+        learner_id = phone_learner_id(number, PHONE_HASH_KEY)
+        assert learner_id is not None
+        await callers[0].until(
+            "a call was not recorded",
+            lambda learner_id=learner_id: (
+                [s["turns"] for s in sessions_of(stack, learner_id)] == [1]
+            ),
+            30,
+        )
