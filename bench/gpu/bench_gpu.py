@@ -41,17 +41,14 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # its per-call notes d
 
 # This folder is on sys.path (the script's own): the component benchmarks' pieces.
 from bench_stt import TOKENS_PER_SECOND, utterance  # noqa: E402
-from bench_tts import (  # noqa: E402
-    FIRST_PIECE,
-    SENTENCES,
-    SPEECH_FRAMES_PER_CHAR,
-    sessions_at_once,
-    speak,
-)
+from bench_stt import latency as stt_latency  # noqa: E402
+from bench_stt import throughput as stt_throughput  # noqa: E402
+from bench_tts import SPEECH_FRAMES_PER_CHAR, sessions_at_once  # noqa: E402
+from bench_tts import latency as tts_latency  # noqa: E402
 from gpu_common import GpuMemory, save  # noqa: E402
 
 from parle.engines.qwen3_tts import Qwen3TtsSynthesizer  # noqa: E402
-from parle.engines.whisper_hf import HfWhisperTranscriber, SpeechRequest  # noqa: E402
+from parle.engines.whisper_hf import HfWhisperTranscriber  # noqa: E402
 from parle.random_models import build_qwen3_tts, build_whisper  # noqa: E402
 
 LLM_REPLY = "Muito bem! Você mora no Brasil há muito tempo? Eu adoro o Rio de Janeiro."
@@ -82,18 +79,13 @@ class Report:
         save(self.result, self.out)
 
 
-async def tts_alone(engine: Qwen3TtsSynthesizer, runs: int) -> dict[str, dict[str, float]]:
-    rows = {}
-    for name, text in (("3-word piece", FIRST_PIECE), ("sentence", SENTENCES[1])):
-        await speak(engine, text)
-        results = [await speak(engine, text) for _ in range(runs)]
-        per_frame = [total / (audio / 0.08) for _, audio, total in results]
-        rows[name] = {
-            "first_audio_ms": round(statistics.median(r[0] for r in results) * 1000, 1),
-            "ms_per_80ms_frame": round(statistics.median(per_frame) * 1000, 2),
-            "x_realtime": round(statistics.median(r[1] / r[2] for r in results), 2),
-        }
-    return rows
+async def report_alone(
+    report: Report, section: str, engine: Qwen3TtsSynthesizer, runs: int
+) -> None:
+    """A lone stream's first audio and cost per frame (bench_tts's), and its speed."""
+    for name, row in (await tts_latency(engine, runs)).items():
+        speed = round(80 / row["ms_per_80ms_frame"], 2)
+        report.row(section, f"alone, {name}", **row, x_realtime=speed)
 
 
 async def tts_sessions(engine: Qwen3TtsSynthesizer, sessions: int) -> dict[str, float]:
@@ -102,40 +94,6 @@ async def tts_sessions(engine: Qwen3TtsSynthesizer, sessions: int) -> dict[str, 
         "slowest_x_realtime": round(min(speeds), 2),
         "median_x_realtime": round(statistics.median(speeds), 2),
         **{f"first_audio_{k}": v for k, v in percentiles(firsts).items()},
-    }
-
-
-async def stt_latency(engine: HfWhisperTranscriber, seconds: float, runs: int) -> dict[str, Any]:
-    engine.max_new_tokens = int(seconds * TOKENS_PER_SECOND)
-    audio = utterance(seconds)
-    await engine.batcher.submit(SpeechRequest(audio, "pt"))
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        await engine.batcher.submit(SpeechRequest(audio, "pt"))
-        times.append(time.perf_counter() - started)
-    return {"tokens": engine.max_new_tokens, **percentiles(times)}
-
-
-async def stt_sessions(engine: HfWhisperTranscriber, sessions: int, runs: int) -> dict[str, Any]:
-    engine.max_new_tokens = int(5 * TOKENS_PER_SECOND)
-    audios = [utterance(5.0, seed) for seed in range(sessions)]
-    latencies, walls = [], []
-    for run in range(runs + 1):  # the first is a warm-up
-        started = time.perf_counter()
-        done: list[float] = []
-
-        async def one(audio: Any, started: float = started, done: list[float] = done) -> None:
-            await engine.batcher.submit(SpeechRequest(audio, "pt"))
-            done.append(time.perf_counter() - started)
-
-        await asyncio.gather(*(one(audio) for audio in audios))
-        if run:
-            latencies += done
-            walls.append(time.perf_counter() - started)
-    return {
-        "utterances_per_s": round(sessions / statistics.median(walls), 1),
-        **percentiles(latencies),
     }
 
 
@@ -183,8 +141,7 @@ def load_tts(args: argparse.Namespace, folder: Path, report: Report) -> Qwen3Tts
 async def bench_tts(
     args: argparse.Namespace, tts: Qwen3TtsSynthesizer, folder: Path, report: Report
 ) -> None:
-    for name, row in (await tts_alone(tts, args.runs)).items():
-        report.row("tts", f"alone, {name}", **row)
+    await report_alone(report, "tts", tts, args.runs)
     steps, frames = tts.steps, tts.stream_steps
     for sessions in args.sessions:
         report.row("tts", f"{sessions} sessions", **await tts_sessions(tts, sessions))
@@ -199,8 +156,7 @@ async def bench_tts(
             cuda_graphs=False,
         )  # fmt: skip
         eager.load()
-        for name, row in (await tts_alone(eager, 3)).items():
-            report.row("tts eager", f"alone, {name}", **row)
+        await report_alone(report, "tts eager", eager, 3)
         report.row("tts eager", "8 sessions", **await tts_sessions(eager, 8))
         eager.close()
 
@@ -222,10 +178,11 @@ def load_stt(args: argparse.Namespace, folder: Path, report: Report) -> HfWhispe
 
 
 async def bench_stt(args: argparse.Namespace, stt: HfWhisperTranscriber, report: Report) -> None:
-    for seconds in (2.0, 5.0, 10.0):
-        report.row("stt", f"{seconds:g} s utterance", **await stt_latency(stt, seconds, args.runs))
+    for name, row in (await stt_latency(stt, GpuMemory(args.device), args.runs)).items():
+        report.row("stt", f"{name} utterance", **row)
     for sessions in args.stt_sessions:
-        report.row("stt", f"{sessions} at once", **await stt_sessions(stt, sessions, args.runs))
+        await stt_throughput(stt, sessions, 1)  # this batch shape's warm-up
+        report.row("stt", f"{sessions} at once", **await stt_throughput(stt, sessions, args.runs))
 
 
 async def bench_turns(

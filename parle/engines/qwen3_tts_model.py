@@ -562,8 +562,9 @@ class Talker(nn.Module):
         A prompt's padding writes keys and values past its end, where its first decode step
         writes before anything reads: nothing of it is ever attended to."""
         device = prompts[0].device
-        longest = max(prompt.shape[0] for prompt in prompts)
-        lengths = torch.tensor([prompt.shape[0] for prompt in prompts], device=device)
+        sizes = [prompt.shape[0] for prompt in prompts]
+        longest = max(sizes)
+        lengths = torch.tensor(sizes, device=device)
         embeds = nn.utils.rnn.pad_sequence(prompts, batch_first=True)
         positions = torch.arange(longest, device=device)[None].expand(len(prompts), -1)
         keys = torch.arange(longest, device=device)
@@ -746,7 +747,6 @@ class DecodeState:
         device: torch.device | str,
     ) -> None:
         hidden = cfg.stack.hidden_size
-        self.rows = rows
         self.cache = KvCache(cfg.stack, rows, max_positions, dtype=dtype, device=device)
         self.hidden = torch.zeros(rows, hidden, dtype=dtype, device=device)
         self.position = torch.zeros(rows, dtype=torch.long, device=device)

@@ -22,8 +22,8 @@ def test_the_gpu_benchmark_smoke_run_measures_every_section(tmp_path: Path) -> N
     )
     rows = {(row["section"], row["name"]): row for row in json.loads(out.read_text())["rows"]}
     assert {
-        ("tts", "load"), ("tts", "alone, 3-word piece"), ("tts", "alone, sentence"),
-        ("tts", "1 sessions"), ("tts", "2 sessions"), ("stt", "5 s utterance"),
+        ("tts", "load"), ("tts", "alone, first piece"), ("tts", "alone, sentence"),
+        ("tts", "1 sessions"), ("tts", "2 sessions"), ("stt", "5s utterance"),
         ("stt", "2 at once"), ("turn", "1 sessions"), ("turn", "2 sessions"),
     } <= set(rows)  # fmt: skip
     assert rows[("tts", "load")]["cuda_graphs"] is False  # the CPU: the same step, eagerly
