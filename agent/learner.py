@@ -34,6 +34,7 @@ from bridge.agent_records import (
     AgentTurn,
 )
 from bridge.schemas import AgentTurnReport
+from parle.tenants import DEFAULT_TENANT, ID_PATTERN, TENANT_ATTRIBUTE, is_tenant
 from parle.tutor.commands import match_command
 from parle.tutor.corrections import Correction
 
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 LEARNER_ATTRIBUTE = "parle.learner"
 PHONE_ATTRIBUTE = "sip.phoneNumber"  # set by livekit-sip on a caller's participant
 
-_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_ID = re.compile(ID_PATTERN)
 # The most a session's greeting waits for the learner's record (the server reads it within 1 s).
 START_TIMEOUT_S = 2.5
 
@@ -99,6 +100,16 @@ def learner_identity(
     return identity if _ID.fullmatch(identity) else None
 
 
+def learner_tenant(participant: Any) -> str | None:
+    """The tenant a room participant's learner belongs to (None: a malformed attribute, which
+    is no learner of anyone's)."""
+    attributes: dict[str, str] = dict(getattr(participant, "attributes", {}) or {})
+    given = attributes.get(TENANT_ATTRIBUTE, "").strip()
+    if not given:
+        return DEFAULT_TENANT
+    return given if is_tenant(given) else None
+
+
 @dataclass(frozen=True)
 class KnownLearner:
     """What the server's store knows as a room's session begins (`AgentSessionStart`)."""
@@ -123,12 +134,14 @@ class LearnerLink(HttpClientOwner):
         self,
         learner_id: str,
         *,
+        tenant: str = DEFAULT_TENANT,
         server_url: str | None = None,
         api_key: str | None = None,
         queue_size: int = 32,
         timeout_s: float = 5.0,
     ) -> None:
         self.learner_id = learner_id
+        self.tenant = tenant
         self._url = (server_url or settings().server_url).rstrip("/")
         self._api_key = api_key
         self._timeout_s = timeout_s
@@ -143,7 +156,7 @@ class LearnerLink(HttpClientOwner):
         """Begin the learner's session (named `session_id` in their record when it follows
         the session-id rules): their stored level and note, or None when the server does not
         answer in time (the session then starts as for a new learner)."""
-        body: dict[str, str] = {"learner_id": self.learner_id}
+        body: dict[str, str] = {"learner_id": self.learner_id, "tenant": self.tenant}
         if session_id and _ID.fullmatch(session_id):
             body["session_id"] = session_id
         try:
@@ -268,6 +281,7 @@ def turn_of(
     return AgentTurn(
         session_id=link.session_id,
         learner_id=link.learner_id,
+        tenant=link.tenant,
         transcript=transcript[:MAX_TRANSCRIPT],  # a record, cut, rather than none
         reply=text[:MAX_REPLY],
         level=tutor.level,

@@ -23,7 +23,13 @@ from livekit.agents import (
     room_io,
 )
 
-from agent.learner import KnownLearner, LearnerLink, call_label, learner_identity
+from agent.learner import (
+    KnownLearner,
+    LearnerLink,
+    call_label,
+    learner_identity,
+    learner_tenant,
+)
 from agent.metrics import TurnMetricsReporter
 from agent.plugins import ParleLLM, ParleSTT, ParleTTS
 from agent.plugins._http import server_headers, settings
@@ -268,9 +274,10 @@ async def learner_of(
     """The participant's link to their record (None: anonymous, an id that breaks the rules)
     and what the store knows of them (None: nothing, or the server did not answer in time)."""
     learner_id = learner_identity(participant, phone_hash_key=settings().phone_hash_key, sip=phone)
-    if learner_id is None:
+    tenant = learner_tenant(participant)
+    if learner_id is None or tenant is None:
         return None, None
-    link = LearnerLink(learner_id)
+    link = LearnerLink(learner_id, tenant=tenant)
     return link, await link.start(session_id)
 
 

@@ -16,13 +16,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bridge.schemas import AgentTurnReport
 from parle.recording import TurnRecord
+from parle.tenants import DEFAULT_TENANT, ID_PATTERN, TENANT_PATTERN
 from parle.tutor.corrections import KINDS, Correction
 from parle.tutor.levels import LEVELS
 
 Level = Annotated[str, Field(pattern=f"^({'|'.join(LEVELS)})$")]
 # The session-id rules (at most 128 characters...) are checked by the routes (`bridge.inputs`),
-# so that a bad id gets its stable code (`bad_learner_id`, `bad_session_id`).
-Id = str
+# so that a bad id gets its stable code (`bad_learner_id`, `bad_session_id`). A required id
+# is not empty here: the routes take an empty session id for an absent one (a new session).
+# The schema states the rule all the same.
+_RULE = {"pattern": ID_PATTERN, "maxLength": 128}
+Id = Annotated[str, Field(json_schema_extra=_RULE)]
+RequiredId = Annotated[str, Field(min_length=1, json_schema_extra=_RULE)]
+Tenant = Annotated[str, Field(pattern=TENANT_PATTERN)]
 MAX_TRANSCRIPT, MAX_REPLY = 4000, 8000
 
 
@@ -36,6 +42,7 @@ class AgentSessionRequest(_In):
 
     learner_id: Id
     session_id: Id | None = None
+    tenant: Tenant = DEFAULT_TENANT  # the tenant the room's token was made for
 
 
 class AgentSessionStart(BaseModel):
@@ -58,8 +65,9 @@ class AgentCorrection(_In):
 class AgentTurn(_In):
     """One finished turn of an agent session (`session_id` from `AgentSessionStart`)."""
 
-    session_id: Id
+    session_id: RequiredId
     learner_id: Id
+    tenant: Tenant = DEFAULT_TENANT
     transcript: Annotated[str, Field(min_length=1, max_length=MAX_TRANSCRIPT)]
     reply: Annotated[str, Field(max_length=MAX_REPLY)]
     level: Level  # the session's level after this utterance

@@ -15,9 +15,15 @@ from bridge.errors import install_error_handlers
 from bridge.idle import ActivityMiddleware, ActivityTracker, IdleStopper, TensorDockClient
 from bridge.limits import TurnGate
 from bridge.metrics import ServerMetrics
-from bridge.middleware import MAX_OTHER_BODY_BYTES, ApiKeyMiddleware, BodyLimitMiddleware
+from bridge.middleware import (
+    MAX_OTHER_BODY_BYTES,
+    ApiKeyMiddleware,
+    BodyLimitMiddleware,
+    KeylessGuardMiddleware,
+)
 from bridge.routes import learners, lessons, ops, page, speech, sse, tokens, ws
 from bridge.routes import realtime as realtime_route
+from bridge.security import host_names
 from bridge.services import EngineSet, Services
 from parle.config import Settings
 from parle.engines.base import ChatModel, Synthesizer, Transcriber
@@ -128,6 +134,12 @@ def create_app(settings: Settings, *, engines: EngineSet | None = None) -> FastA
     # Inside the key check: a stranger's rejected requests do not keep a rented box awake.
     app.add_middleware(ActivityMiddleware, tracker=activity)
     app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_list)
+    if not settings.api_key_list:
+        app.add_middleware(
+            KeylessGuardMiddleware,
+            host_names=host_names(settings.host, settings.allowed_host_list),
+            allowed_origins=settings.cors_origin_list,
+        )
     if settings.cors_origin_list:
         # Outermost, so that refusals (401, 413) carry the CORS headers too: a browser app
         # can then read why it was refused.

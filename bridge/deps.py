@@ -26,6 +26,14 @@ def get_services(connection: HTTPConnection) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+def get_tenant(connection: HTTPConnection, services: ServicesDep) -> str:
+    """Whose learners and sessions the request may touch (`parle.tenants`)."""
+    return services.tenant_of(connection)
+
+
+TenantDep = Annotated[str, Depends(get_tenant)]
+
+
 async def refused_origin(ws: WebSocket, settings: Settings) -> bool:
     """A WebSocket from a foreign page, closed before the handshake completes (uvicorn answers
     403): browsers open any site's WebSockets with no CORS check, so a door checks `Origin`

@@ -9,11 +9,12 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 
 from bridge.errors import ApiError
+from parle.tenants import DEFAULT_TENANT, ID_PATTERN
 from parle.turn import TurnOptions
 from parle.tutor.levels import LEVELS
 from parle.tutor.scenarios import UnknownScenarioError, get_scenario
 
-_SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_SESSION_ID = re.compile(ID_PATTERN)
 _LANGUAGE = re.compile(r"[a-z]{2,3}([-_][A-Za-z]{2})?")
 
 
@@ -112,6 +113,7 @@ def check_options(
     speed: float | None = None,
     learner_id: str | None = None,
     scenario: str | None = None,
+    tenant: str = DEFAULT_TENANT,
 ) -> TurnOptions:
     """Validate a client's per-turn choices against what the engines offer; a bad one is a
     422 naming the field."""
@@ -139,4 +141,5 @@ def check_options(
         language=stt_language,
         learner_id=check_learner_id(learner_id),
         scenario=check_scenario(scenario),
+        tenant=tenant,
     )

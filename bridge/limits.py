@@ -1,13 +1,20 @@
-"""Admission of turns: a bounded work queue, per-client concurrency and rate limits."""
+"""Admission: of turns (a bounded work queue, per-client concurrency and rate limits), and of
+WebSockets (at most `PARLE_MAX_CONNECTIONS` open)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from parle.errors import ParleError
+
+if TYPE_CHECKING:  # bridge.services imports this module
+    from bridge.services import Services
 
 
 class BusyError(ParleError):
@@ -24,6 +31,35 @@ class RateLimitedError(ParleError):
     def __init__(self, message: str, retry_after_s: float) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class SocketsFullError(ParleError):
+    """Every WebSocket slot (`PARLE_MAX_CONNECTIONS`) is taken."""
+
+    code = "too_many_connections"
+
+
+@contextlib.contextmanager
+def socket_slot(services: Services) -> Iterator[None]:
+    """One open WebSocket (`/ws/stream`, `/v1/realtime`) for the block: counted against
+    `PARLE_MAX_CONNECTIONS` and in `parle_active_sessions{kind="websocket"}`. Taken before the
+    socket is accepted: when every slot is held, `SocketsFullError` at once (counted in
+    `parle_errors_total`), and the door refuses the socket.
+
+    WebSockets are counted here, not by uvicorn's `limit_concurrency`, which let every upgrade
+    through and then answered 503 to every HTTP request, `/ready` included, while they were
+    open (`bridge.serving` bounds HTTP connections alone)."""
+    if services.open_sockets >= services.settings.max_connections:
+        services.metrics.errors.labels(SocketsFullError.code).inc()
+        raise SocketsFullError("The server has too many open connections; try again later.")
+    gauge = services.metrics.active_sessions.labels("websocket")
+    services.open_sockets += 1
+    gauge.set(services.open_sockets)
+    try:
+        yield
+    finally:
+        services.open_sockets -= 1
+        gauge.set(services.open_sockets)
 
 
 @dataclass

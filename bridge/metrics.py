@@ -42,6 +42,15 @@ class ServerMetrics:
             "parle_store_errors_total", "Learner store failures (the turn went on)", ["op"],
             registry=self.registry,
         )  # fmt: skip
+        self.store_state = Gauge(
+            "parle_store_state", "The learner store's state: 1 for the current one (ok, "
+            "degraded: retrying or journaling, unavailable: no database)", ["state"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.store_journal_items = Gauge(
+            "parle_store_journal_items", "Learner store records waiting in the journal",
+            registry=self.registry,
+        )  # fmt: skip
         self.speculations = Counter(
             "parle_realtime_speculations_total",
             "Realtime replies started before the turn's end was confirmed, by outcome "

@@ -1,5 +1,6 @@
 """ASGI middleware (pure ASGI, not BaseHTTPMiddleware, which would hide a client's disconnect
-from streaming responses): the request body's size and time bounds, and the API key check."""
+from streaming responses): the request body's size and time bounds, the API key check, and
+without keys, the guard against other sites and names."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridge.errors import error_body
 from bridge.routes.page import LIVEKIT_CLIENT_PATH
-from bridge.security import key_is_valid, presented_key
+from bridge.security import cross_site, host_allowed, key_is_valid, presented_key
 
 log = logging.getLogger(__name__)
 
@@ -158,3 +159,50 @@ class ApiKeyMiddleware:
             headers={"WWW-Authenticate": "Bearer"},
         )
         await refusal(scope, receive, send)
+
+
+# An orchestrator's probes name the box however it reaches it; they tell a page nothing.
+_PROBES = {"/health", "/ready"}
+
+
+class KeylessGuardMiddleware:
+    """Without API keys (a laptop), the server answers only what this machine's own user
+    sends: a `Host` it is known by (`host_names`: a foreign site pointing its name at
+    127.0.0.1, DNS rebinding, is refused), and no route but the open ones for a foreign page
+    (`cross_site`: any site the learner visits could otherwise read or erase their records,
+    or speak as them). The WebSockets check `Origin` themselves (`bridge.deps`)."""
+
+    def __init__(
+        self, app: ASGIApp, host_names: frozenset[str] | None, allowed_origins: list[str]
+    ) -> None:
+        self.app = app
+        self.host_names = host_names
+        self.allowed_origins = allowed_origins
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        connection = HTTPConnection(scope)
+        refusal: tuple[int, str, str] | None = None
+        if (
+            self.host_names is not None
+            and scope["path"] not in _PROBES
+            and not host_allowed(connection, self.host_names)
+        ):
+            refusal = (400, "This server is not known by that name (Host).", "bad_host")
+        elif (
+            scope["type"] == "http"
+            and scope["path"] not in _OPEN_PATHS
+            and cross_site(connection, self.allowed_origins)
+        ):
+            refusal = (403, "Requests from another site are not accepted.", "cross_site")
+        if refusal is None:
+            await self.app(scope, receive, send)
+            return
+        status, message, code = refusal
+        log.info("request refused", extra={"code": code, "path": scope.get("path")})
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})  # uvicorn answers 403
+            return
+        await JSONResponse(error_body(message, code), status_code=status)(scope, receive, send)

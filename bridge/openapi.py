@@ -7,6 +7,20 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from parle.tenants import ID_PATTERN
+from parle.tutor.levels import LEVELS
+
+
+def id_field(description: str) -> dict[str, Any]:
+    """A multipart field holding an id: the id rule, as every door checks it."""
+    return {"description": description, "pattern": ID_PATTERN, "maxLength": 128}
+
+
+def level_field() -> dict[str, Any]:
+    """A CEFR level field, in either case (the route upper-cases it)."""
+    cases = [*LEVELS, *(level.lower() for level in LEVELS)]
+    return {"description": "A1..C2", "enum": cases}
+
 
 class ErrorDetail(BaseModel):
     message: str
@@ -30,7 +44,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 _DESCRIPTIONS = {
     400: "No audio, or an empty or malformed body (`no_audio`, `empty`, `http_error`).",
     401: "No valid API key (`unauthorized`).",
-    403: "Not allowed (`client_names_not_allowed`).",
+    403: "Not allowed (`client_names_not_allowed`, `agent_only`, `cross_site`).",
     404: "Not found (`learner_not_found`, `not_installed`).",
     408: "The request arrived too slowly (`request_timeout`).",
     413: "Too large (`too_large`, `too_long`, `input_too_long`).",
@@ -43,8 +57,11 @@ _DESCRIPTIONS = {
 }
 
 
-def multipart_body(audio_field: str, alias: str, fields: dict[str, str]) -> dict[str, Any]:
-    """`openapi_extra=` for a route reading a multipart upload itself: its request body."""
+def multipart_body(
+    audio_field: str, alias: str, fields: dict[str, str | dict[str, Any]]
+) -> dict[str, Any]:
+    """`openapi_extra=` for a route reading a multipart upload itself: its request body. A
+    field is its description, or its whole schema (the rules the route checks)."""
     properties: dict[str, Any] = {
         audio_field: {
             "type": "string",
@@ -52,7 +69,10 @@ def multipart_body(audio_field: str, alias: str, fields: dict[str, str]) -> dict
             "description": f"The recording (any format PyAV decodes); or in field `{alias}`.",
         }
     }
-    properties |= {name: {"type": "string", "description": text} for name, text in fields.items()}
+    properties |= {
+        name: {"type": "string", **({"description": spec} if isinstance(spec, str) else spec)}
+        for name, spec in fields.items()
+    }
     return {
         "requestBody": {
             "required": True,

@@ -88,9 +88,9 @@ def level_chart(history: list[dict[str, Any]]) -> str:
     return _svg(chart)
 
 
-def pace_chart(sessions: list[dict[str, Any]]) -> str:
+def pace_chart(sessions: list[dict[str, Any]], first: int = 1) -> str:
     chart = pygal.Bar(title="Palavras por minuto, por sessão", **_chart_options())
-    chart.x_labels = [f"#{i + 1}" for i in range(len(sessions))]
+    chart.x_labels = [f"#{first + i}" for i in range(len(sessions))]
     chart.add("palavras/min", [s["words_per_minute"] for s in sessions])
     return _svg(chart)
 
@@ -144,7 +144,7 @@ def render_report(report: dict[str, Any]) -> str:
     facts = report["facts"]
     cards = [
         ("nível", report["level"] or "-"),
-        ("sessões", str(len(sessions))),
+        ("sessões", str(report.get("sessions_total", len(sessions)))),
         ("falas", str(report["turns"])),
         ("palavras/min", "-" if report["words_per_minute"] is None else
          f"{report['words_per_minute']:.0f}"),
@@ -152,7 +152,9 @@ def render_report(report: dict[str, Any]) -> str:
     ]  # fmt: skip
     charts = [level_chart(report["level_history"]) if report["level_history"] else ""]
     if any(s["words_per_minute"] is not None for s in sessions):
-        charts.append(pace_chart(sessions))
+        # The report holds the latest sessions only: numbered as of all of them.
+        total = report.get("sessions_total", len(sessions))
+        charts.append(pace_chart(sessions, first=total - len(sessions) + 1))
     if corrections["by_kind"]:
         charts.append(corrections_chart(corrections["by_kind"]))
     fact_items = [

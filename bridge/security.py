@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
+
+from parle.tenants import DEFAULT_TENANT, ID_PATTERN
 
 # OpenAI's browser clients offer their key as a WebSocket subprotocol, beside `realtime`.
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
@@ -42,8 +45,24 @@ def key_is_valid(keys: list[str], presented: str | None) -> bool:
     return any(matches)
 
 
+def tenant_of(connection: HTTPConnection, key_tenants: Mapping[str, str]) -> str | None:
+    """The tenant a request acts for: its key's when keys are on (None for a missing or
+    wrong key), else the default tenant. Every key is compared, as in `key_is_valid`."""
+    if not key_tenants:
+        return DEFAULT_TENANT
+    presented = presented_key(connection)
+    if not presented:
+        return None
+    given = presented.encode()
+    found = None
+    for key, tenant in key_tenants.items():
+        if hmac.compare_digest(given, key.encode()):
+            found = tenant
+    return found
+
+
 # A room's name as the agent sends it (`X-Parle-Room`): what a session id may be.
-_ROOM = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_ROOM = re.compile(ID_PATTERN)
 
 
 def client_id(connection: HTTPConnection, keys: list[str], agent_keys: Sequence[str] = ()) -> str:
@@ -51,28 +70,92 @@ def client_id(connection: HTTPConnection, keys: list[str], agent_keys: Sequence[
     value, hashed), else the peer address: made-up keys never buy a client fresh limits.
 
     A LiveKit worker serves many rooms with one key: with one of `agent_keys` (also a valid
-    key), each room it names in `X-Parle-Room` is a client of its own, so one busy room does
-    not hold up the others."""
+    key), or with keys off, each room it names in `X-Parle-Room` is a client of its own, so
+    one busy room does not hold up the others."""
     key = presented_key(connection)
+    room = connection.headers.get("x-parle-room", "")
+    room = room if _ROOM.fullmatch(room) else ""
     if keys and key and key_is_valid(keys, key):
         who = "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
-        room = connection.headers.get("x-parle-room", "")
-        if room and _ROOM.fullmatch(room) and key_is_valid(list(agent_keys), key) and agent_keys:
+        if room and key_is_valid(list(agent_keys), key) and agent_keys:
             return f"{who}:room:{room}"
         return who
     host = connection.client.host if connection.client else "unknown"
+    if room and not keys:
+        # Keyless is a laptop's mode (loopback only): its worker's rooms, two calls at once,
+        # are clients of their own as with an agent key, not one client's 2 turns.
+        return f"ip:{host}:room:{room}"
     return "ip:" + host
 
 
 def origin_allowed(connection: HTTPConnection, allowed: list[str]) -> bool:
     """Whether a browser page at the request's `Origin` may use this connection (the
-    WebSocket, which CORS does not cover). Allowed: no `Origin` (not a browser), the
-    server's own origin (the `Origin` names the `Host` the request was sent to), and, when
-    `PARLE_CORS_ORIGINS` lists some, those. With none listed, any origin (unchanged)."""
+    WebSockets, which CORS does not cover; without keys, every route). Allowed: no `Origin`
+    (not a browser), the server's own origin (the `Origin` names the `Host` the request was
+    sent to), and those `PARLE_CORS_ORIGINS` lists."""
     origin = connection.headers.get("origin")
-    if origin is None or not allowed or origin in allowed:
+    if origin is None or origin in allowed:
         return True
     return _same_origin(origin, connection.headers.get("host", ""))
+
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+_WILDCARDS = frozenset({"0.0.0.0", "::", ""})
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listening address is reachable from this machine only."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
+def keyless_exposure(host: str, *, keys: bool, insecure_no_keys: bool) -> str | None:
+    """Why `parle serve` must not start on `host`, or None. Without keys, whoever reaches
+    the server reads and erases every learner: only loopback, unless told otherwise."""
+    if keys or insecure_no_keys or is_loopback(host):
+        return None
+    return (
+        f"refusing to serve without API keys on {host} (reachable from other machines: anyone "
+        "could read and erase every learner). Set PARLE_API_KEYS, listen on 127.0.0.1, or "
+        "pass --insecure-no-keys (PARLE_INSECURE_NO_KEYS=true) on a network private by "
+        "other means."
+    )
+
+
+def host_names(bound: str, allowed: list[str]) -> frozenset[str] | None:
+    """The `Host` names a keyless server answers (its loopback names, the address it listens
+    on, `PARLE_ALLOWED_HOSTS`); None: any, for a wildcard address with no names listed (its
+    names are unknown; it only runs with --insecure-no-keys)."""
+    if bound in _WILDCARDS and not allowed:
+        return None
+    names = set(LOOPBACK_NAMES) | {name.lower() for name in allowed}
+    if bound not in _WILDCARDS:
+        names.add(bound.lower())
+    return frozenset(names)
+
+
+def host_allowed(connection: HTTPConnection, names: frozenset[str]) -> bool:
+    """Whether the request's `Host` (its name, without the port) is one of `names`: a page
+    of a foreign site whose name was pointed at this address (DNS rebinding) carries its
+    own name and is refused."""
+    header = connection.headers.get("host", "")
+    try:
+        name = urlsplit("//" + header).hostname or ""
+    except ValueError:
+        return False
+    if ":" in name:  # urlsplit drops an IPv6 literal's brackets
+        name = f"[{name}]"
+    return name.lower() in names or name.strip("[]").lower() in names
+
+
+def cross_site(connection: HTTPConnection, allowed_origins: list[str]) -> bool:
+    """A request a foreign page made the browser send: a foreign `Origin`, or, without one
+    (a link, an image), the browser's `Sec-Fetch-Site` saying another site."""
+    if connection.headers.get("origin") is not None:
+        return not origin_allowed(connection, allowed_origins)
+    return connection.headers.get("sec-fetch-site", "") in ("cross-site", "same-site")
 
 
 def _same_origin(origin: str, host: str) -> bool:

@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection
 from bridge.errors import ApiError
 from bridge.limits import Ticket, TurnGate
 from bridge.metrics import ServerMetrics
-from bridge.security import client_id
+from bridge.security import client_id, tenant_of
 from parle import lessons
 from parle.config import Settings
 from parle.engines.base import ChatModel, Synthesizer, Transcriber
@@ -65,6 +65,14 @@ class Services:
         """Who the per-client limits count this request against (`bridge.security`)."""
         config = self.settings
         return client_id(connection, config.api_key_list, config.agent_key_list)
+
+    def tenant_of(self, connection: HTTPConnection) -> str:
+        """Whose learners and sessions this request may touch (`parle.tenants`). Every door
+        has checked the key first: a request without a valid one never gets here."""
+        tenant = tenant_of(connection, self.settings.api_key_tenants)
+        if tenant is None:
+            raise ApiError(401, "A valid API key is required.", "unauthorized")
+        return tenant
 
     def voices(self) -> list[str]:
         return self.pipeline.synthesizer.voices if self.pipeline is not None else []

@@ -1,5 +1,6 @@
 """How `parle serve` runs uvicorn: its settings, its logging, and an HTTP protocol that bounds
-slow or oversized request heads (uvicorn has no header-read timeout of its own).
+slow or oversized request heads (uvicorn has no header-read timeout of its own) and the HTTP
+connections served at once.
 
 `server_options(settings)` is what `parle serve` passes to uvicorn besides the app, address
 and logging; the tests run uvicorn with the same options, so they exercise these settings.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -31,13 +32,16 @@ MAX_HEADER_COUNT = 100  # under the WebSocket library's 128, for the same reason
 def server_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's settings for the PARLE server, apart from app, host, port and logging."""
     return {
-        "http": guarded_http_protocol(settings.header_timeout_s),
+        "http": guarded_http_protocol(settings.header_timeout_s, settings.max_connections),
         "ws_max_size": settings.max_upload_bytes + 64 * 1024,
         # PCM barely compresses, and deflating every chunk and message costs more CPU than the
         # whole rest of the server (measured: bench/README.md).
         "ws_per_message_deflate": False,
         "timeout_keep_alive": 5,  # an idle keep-alive connection, between requests
-        "limit_concurrency": settings.max_connections,
+        # Not uvicorn's `limit_concurrency`: it counts WebSockets with HTTP connections, yet
+        # never refuses an upgrade; open sockets past it made every HTTP request a 503, `/ready`
+        # included (an orchestrator would restart a box that is merely busy). HTTP connections
+        # are bounded by `GuardedHttpToolsProtocol`, WebSockets by `bridge.limits.socket_slot`.
         "timeout_graceful_shutdown": 5,
     }
 
@@ -54,10 +58,15 @@ def serve(app: Any, settings: Settings, *, host: str, port: int, log_level: str)
     )
 
 
-def guarded_http_protocol(header_timeout_s: float) -> type[asyncio.Protocol]:
+def guarded_http_protocol(header_timeout_s: float, max_connections: int) -> type[asyncio.Protocol]:
     """uvicorn's httptools protocol (what it picks itself when httptools is installed, as
-    `uvicorn[standard]` makes sure) with the request head bounded in time and size."""
-    bound = {"header_timeout_s": header_timeout_s}
+    `uvicorn[standard]` makes sure) with the request head bounded in time and size, and at
+    most `max_connections` HTTP connections served (a class per server: its own count)."""
+    bound = {
+        "header_timeout_s": header_timeout_s,
+        "max_connections": max_connections,
+        "http_connections": set(),
+    }
     return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), bound)
 
 
@@ -65,19 +74,40 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """A request's line and headers must arrive within `header_timeout_s` (from the connection,
     or from the first byte of a later request on it), else 408 and the connection is closed;
     a head over the size bounds is answered 414/431 before uvicorn parses it. Bodies are the
-    app's business (`bridge.middleware.BodyLimitMiddleware` bounds their size and time)."""
+    app's business (`bridge.middleware.BodyLimitMiddleware` bounds their size and time).
+
+    While more than `max_connections` HTTP connections are open, a request is answered 503
+    (by uvicorn, as its own `limit_concurrency` does). A connection upgraded to a WebSocket
+    leaves the count: the app counts sockets against the same setting and refuses one past it
+    (`bridge.limits.socket_slot`), so open sockets never make `/health`, `/ready` or
+    `/metrics` answer 503."""
 
     header_timeout_s = 10.0
+    max_connections = 1000
+    http_connections: ClassVar[set[GuardedHttpToolsProtocol]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
+        self.http_connections.add(self)
         self._head_timer: asyncio.TimerHandle | None = None
         self._expect_head()
         self._arm_head_timer()  # a connection that never sends a request is not kept either
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.http_connections.discard(self)
         self._disarm_head_timer()
         super().connection_lost(exc)
+
+    def handle_websocket_upgrade(self) -> None:
+        self.http_connections.discard(self)  # a WebSocket now, counted by the app
+        super().handle_websocket_upgrade()
+
+    def on_headers_complete(self) -> None:
+        # uvicorn answers 503 when its limit is reached, and a limit of 0 always is; left None
+        # (no limit) otherwise. Upgrades return before uvicorn looks at it.
+        over = len(self.http_connections) > self.max_connections
+        self.limit_concurrency = 0 if over else None
+        super().on_headers_complete()
 
     def data_received(self, data: bytes) -> None:
         if self._reading_head:

@@ -14,7 +14,10 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 NEEDS_CHROMIUM = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
-    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
+    reason=(
+        "needs Debian's chromium and chromium-driver: `apt-get install chromium chromium-driver`"
+        " (.ci/run installs them)"
+    ),
 )
 
 

@@ -227,8 +227,13 @@ class LiveKitStack:
     """livekit-server, `parle serve` (cpu profile, its own llama.cpp server) and `parle agent
     start`, whose LLM calls go through `relay` to that llama.cpp server."""
 
-    def __init__(self, parle_env: dict[str, str] | None = None) -> None:
-        self.parle_env = parle_env or {}  # extra settings for `parle serve` (benchmarks)
+    def __init__(
+        self,
+        parle_env: dict[str, str] | None = None,
+        worker_env: dict[str, str] | None = None,
+    ) -> None:
+        self.parle_env = parle_env or {}  # extra settings for `parle serve` (benchmarks, keys)
+        self.worker_env = worker_env or {}  # and for `parle agent start`
         self.log_dir = Path(tempfile.mkdtemp(prefix="parle-livekit-"))
         self._processes: list[Process] = []
         self.relay: LlmRelay | None = None
@@ -273,6 +278,7 @@ class LiveKitStack:
             "PARLE_AGENT_HEALTH_HOST": "127.0.0.1",
             "PARLE_AGENT_HEALTH_PORT": str(free_port()),
             "PARLE_PHONE_HASH_KEY": PHONE_HASH_KEY,
+            **self.worker_env,
         }
         self.worker = Process(
             "parle-agent",

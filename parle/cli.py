@@ -132,10 +132,18 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """The PARLE server; engines load in the background and `/ready` says when."""
     from bridge.app import create_app
+    from bridge.security import keyless_exposure
     from bridge.serving import serve
 
     host = args.host or settings.host
     port = args.port or settings.port
+    insecure = args.insecure_no_keys or settings.insecure_no_keys
+    refusal = keyless_exposure(host, keys=bool(settings.api_key_list), insecure_no_keys=insecure)
+    if refusal is not None:
+        print(f"parle serve: {refusal}", file=sys.stderr)
+        return 2
+    # The keyless guard knows the server by the address it listens on.
+    settings = settings.model_copy(update={"host": host, "port": port})
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     print(f"PARLE ({settings.profile} profile) on http://{shown}:{port}/ - loading engines...")
     # uvicorn's settings (slow-client bounds, connection limit) and its JSON logging live in
@@ -234,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="the PARLE server: web client, SSE, WebSocket, API")
     serve.add_argument("--host", help="address to listen on (default PARLE_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default PARLE_PORT, 8000)")
+    serve.add_argument(
+        "--insecure-no-keys",
+        action="store_true",
+        help="serve without API keys on a non-loopback address (PARLE_INSECURE_NO_KEYS): "
+        "anyone who reaches it reads and erases every learner",
+    )
 
     demo = sub.add_parser("demo", help="a whole turn on a learner line PARLE speaks itself")
     demo.add_argument("--out", default="reply.wav", help="where to write the reply")

@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from parle.tenants import TenantConfigError, parse_api_keys
+
 Profile = Literal["gpu", "legacy", "cpu"]
 
 ENV_PREFIX = "PARLE_"
@@ -166,7 +168,8 @@ class Settings(BaseSettings):
 
     # The PARLE server (`parle serve`); the LiveKit agent reaches it at `server_url`.
     server_url: str = "http://127.0.0.1:8000"
-    # The key the agent presents to the server (empty: the first of `api_keys`, if any).
+    # The key the agent presents to the server (empty: the first of `agent_api_keys`, else of
+    # `api_keys`, if any).
     server_api_key: str = ""
     # LiveKit, for `POST /api/token` (the worker reads LiveKit's own LIVEKIT_* variables).
     livekit_url: str = Field(default="", validation_alias="LIVEKIT_URL")
@@ -187,13 +190,24 @@ class Settings(BaseSettings):
     agent_health_port: int = Field(default=8081, ge=0, le=65535)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    # Comma-separated; empty = no authentication (fine on loopback, not on a network).
+    # Comma-separated `KEY` or `NAME:KEY`; each key is a tenant (named NAME, or after the
+    # key), which sees only the learners it created (parle/tenants.py). Empty = no keys: one
+    # tenant, `default`, for a laptop; `parle serve` then stays on loopback unless
+    # `insecure_no_keys` says otherwise.
     api_keys: str = ""
-    # Those of the keys that LiveKit workers use: with one, each room the worker names is its
-    # own client for the per-client limits (else all its rooms would share one client's).
+    # Those of the keys that LiveKit workers use (also listed in `api_keys`): only they may
+    # write a learner's record for a room (`/api/agent/*`), for the tenant the room's token
+    # was made for; each room the worker names is its own client for the per-client limits.
     agent_api_keys: str = ""
-    # Comma-separated origins allowed by CORS; empty = same origin only.
+    # Comma-separated origins allowed by CORS and on the WebSockets; empty = same origin only.
     cors_origins: str = ""
+    # Without keys: the `Host` names a request may carry besides the loopback ones and the
+    # address served (a page on another site renamed to this address, DNS rebinding, is
+    # refused). Comma-separated host names.
+    allowed_hosts: str = ""
+    # Serve without keys on a non-loopback address (anyone who reaches it reads and erases
+    # every learner). Only for a network that is private by other means.
+    insecure_no_keys: bool = False
     # Turns the engines serve at once (0 = the profile's: 2 on cpu, 8 on legacy, 32 on gpu).
     max_active_turns: int = Field(default=0, ge=0)
     # STT/TTS calls run at once across sessions, most urgent first (0 = the profile's: 1 on
@@ -240,8 +254,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     # Slow clients (slowloris): a request's line and headers must arrive within
     # `header_timeout_s` of the connection (or of the next request's first byte); its body
-    # may keep the server waiting `body_timeout_s` in all. Connections (WebSockets included)
-    # beyond `max_connections` are answered 503.
+    # may keep the server waiting `body_timeout_s` in all. HTTP connections beyond
+    # `max_connections` are answered 503, and WebSockets beyond it refused (`too_many_
+    # connections`); each counts on its own, so open sockets never make /ready answer 503.
     header_timeout_s: float = Field(default=10.0, gt=0)
     body_timeout_s: float = Field(default=60.0, gt=0)
     max_connections: int = Field(default=1000, ge=1)
@@ -253,17 +268,30 @@ class Settings(BaseSettings):
                 object.__setattr__(self, name, value)
         if self.min_audio_seconds >= self.max_audio_seconds:
             raise ValueError("PARLE_MIN_AUDIO_SECONDS must be below PARLE_MAX_AUDIO_SECONDS")
+        try:
+            parse_api_keys(self.api_keys)
+        except TenantConfigError as exc:
+            raise ValueError(str(exc)) from None
         if not self.llm_url.startswith(("http://", "https://")):
             raise ValueError("PARLE_LLM_URL must be an http(s) URL, e.g. http://127.0.0.1:8001/v1")
         return self
 
     @property
     def api_key_list(self) -> list[str]:
-        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+        return list(self.api_key_tenants)
+
+    @property
+    def api_key_tenants(self) -> dict[str, str]:
+        """Each API key's tenant (`parle.tenants.parse_api_keys`)."""
+        return parse_api_keys(self.api_keys)
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        return [host.strip().lower() for host in self.allowed_hosts.split(",") if host.strip()]
 
     @property
     def agent_key_list(self) -> list[str]:
-        return [key.strip() for key in self.agent_api_keys.split(",") if key.strip()]
+        return list(parse_api_keys(self.agent_api_keys))  # an entry may be as in api_keys
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -60,6 +60,13 @@ class EngineInputError(EngineError):
     code = "engine_bad_input"
 
 
+class LlmContextError(EngineInputError):
+    """The prompt is over the LLM's context window (the server refused it): the turn's words,
+    with whatever history is left, are too long for the model."""
+
+    code = "llm_context_exceeded"
+
+
 class EngineTimeoutError(EngineError):
     """An engine took longer than its time limit; the work was stopped."""
 

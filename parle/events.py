@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import ClassVar, Literal
 
 from parle.audio import AudioChunk
+from parle.tenants import DEFAULT_TENANT
 from parle.tutor.corrections import Correction
 
 Stage = Literal["stt", "llm", "tts"]
@@ -134,6 +135,7 @@ class TurnOptions:
     max_tokens: int | None = None
     language: str | None = None  # the STT language for this turn (default: the pinned one)
     learner_id: str | None = None  # who is speaking (their store record); None = anonymous
+    tenant: str = DEFAULT_TENANT  # whose the session and the learner are (parle.tenants)
     scenario: str | None = None  # the role-play lesson this session follows, by id
     sequential: bool = False
 

@@ -128,7 +128,10 @@ async def run(
     client rather than by an utterance. With `samples` (an SSE `end` with audio), the
     learner's last words are transcribed first and answered by the closing."""
     state = TurnState(started_at if started_at is not None else time.perf_counter())
-    memory = pipeline.sessions.get(session) if isinstance(session, str) else session
+    if isinstance(session, str):
+        memory = pipeline.sessions.get(session, tenant=options.tenant)
+    else:
+        memory = session
     text = ""
     if samples is not None:
         yield StageEvent("stt")

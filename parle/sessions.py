@@ -9,6 +9,7 @@ from collections import OrderedDict, deque
 from pathlib import Path
 
 from parle.engines.base import ChatMessage
+from parle.tenants import DEFAULT_TENANT
 from parle.tutor.lesson import Lesson
 from parle.tutor.levels import LevelTracker
 
@@ -55,40 +56,43 @@ class SessionMemory:
 
 
 class SessionStore:
-    """Session memories by id, bounded in number (least recently used go first)."""
+    """Session memories by tenant and id, bounded in number (least recently used go first).
+    The same session id in two tenants is two sessions (`parle.tenants`)."""
 
     def __init__(self, *, max_turns: int = 12, max_sessions: int = 1000) -> None:
         self.max_turns = max_turns
         self.max_sessions = max_sessions
-        self._sessions: OrderedDict[str, SessionMemory] = OrderedDict()
+        self._sessions: OrderedDict[tuple[str, str], SessionMemory] = OrderedDict()
 
-    def get(self, session_id: str) -> SessionMemory:
-        memory = self._sessions.get(session_id)
+    def get(self, session_id: str, *, tenant: str = DEFAULT_TENANT) -> SessionMemory:
+        key = (tenant, session_id)
+        memory = self._sessions.get(key)
         if memory is not None:
             memory.last_used = time.monotonic()
         else:
-            memory = self._sessions[session_id] = SessionMemory(self.max_turns)
+            memory = self._sessions[key] = SessionMemory(self.max_turns)
             while len(self._sessions) > self.max_sessions:
                 self._sessions.popitem(last=False)
-        self._sessions.move_to_end(session_id)
+        self._sessions.move_to_end(key)
         return memory
 
     def expire_idle(self, max_idle_s: float) -> int:
         """Forget sessions unused for `max_idle_s`; returns how many went."""
         cutoff = time.monotonic() - max_idle_s
-        idle = [sid for sid, memory in self._sessions.items() if memory.last_used < cutoff]
-        for sid in idle:
-            del self._sessions[sid]
+        idle = [key for key, memory in self._sessions.items() if memory.last_used < cutoff]
+        for key in idle:
+            del self._sessions[key]
         return len(idle)
 
-    def reset(self, session_id: str) -> bool:
-        return self._sessions.pop(session_id, None) is not None
+    def reset(self, session_id: str, *, tenant: str = DEFAULT_TENANT) -> bool:
+        return self._sessions.pop((tenant, session_id), None) is not None
 
     def __len__(self) -> int:
         return len(self._sessions)
 
     def __contains__(self, session_id: object) -> bool:
-        return session_id in self._sessions
+        """Whether the default tenant has this session."""
+        return (DEFAULT_TENANT, session_id) in self._sessions
 
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

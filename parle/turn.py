@@ -20,7 +20,7 @@ from parle import lessons
 from parle.audio import AudioChunk, FloatAudio, decode_audio
 from parle.cutter import SentenceCutter, clean_for_speech
 from parle.engines.base import ChatMessage, ChatModel, Synthesizer, Transcriber, Transcript
-from parle.errors import EngineFailedError, EngineTimeoutError, ParleError
+from parle.errors import EngineFailedError, EngineTimeoutError, LlmContextError, ParleError
 from parle.events import (
     AudioEvent,
     CommandEvent,
@@ -41,6 +41,7 @@ from parle.events import (
 from parle.recording import LearnerRecorder, TurnRecord
 from parle.scheduler import LATER, URGENT, ComputeGate
 from parle.sessions import SessionMemory, SessionStore
+from parle.tenants import store_key
 from parle.tutor.corrections import Correction, SideChannelSplitter, parse_correction
 from parle.tutor.levels import LevelEstimator, LevelTracker
 from parle.tutor.policy import TutorPolicy
@@ -65,6 +66,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# A typed turn's text, in characters, at every door (the WebSocket's `text`, a realtime
+# session's items awaiting their response): a typed turn is a learner's utterance, not a
+# document, and the level estimate and the LLM's prompt grow with it.
+MAX_TYPED_CHARS = 2000
 
 
 class _Finished:
@@ -251,10 +257,14 @@ class TurnPipeline:
             timings.total_ms = elapsed_ms(state.started)
             yield CompleteEvent("", "", timings)
             return
-        memory = self.sessions.get(session) if isinstance(session, str) else session
+        if isinstance(session, str):
+            memory = self.sessions.get(session, tenant=options.tenant)
+        else:
+            memory = session
         if self.recorder is not None and options.learner_id:
             key = session if isinstance(session, str) else None
-            await self.recorder.session_started(memory, options.learner_id, key)
+            learner = store_key(options.tenant, options.learner_id)
+            await self.recorder.session_started(memory, learner, key)
         # Spoken commands and a scenario's opening need no LLM reply.
         special = lessons.intercept(self, transcript.text, memory, options, state)
         if special is not None:
@@ -394,6 +404,30 @@ class TurnPipeline:
 
         return [whole()]
 
+    async def _chat(
+        self, messages: list[ChatMessage], *, max_tokens: int | None
+    ) -> AsyncGenerator[str, None]:
+        """The LLM's reply to `messages`, delta by delta. A prompt over the model's context
+        (refused before any text) is sent again without the older half of its history, until
+        none is left: a long conversation goes on forgetting its start, rather than failing
+        every turn from then on."""
+        while True:
+            answered = False
+            try:
+                async with contextlib.aclosing(
+                    self.chat.stream(messages, max_tokens=max_tokens)
+                ) as deltas:
+                    async for delta in deltas:
+                        answered = True
+                        yield delta
+                return
+            except LlmContextError:
+                shorter = None if answered else _shorter_history(messages)
+                if shorter is None:
+                    raise
+                log.info("llm context full: history shortened", extra={"messages": len(shorter)})
+                messages = shorter
+
     async def _generate(
         self,
         messages: list[ChatMessage],
@@ -418,7 +452,7 @@ class TurnPipeline:
 
         # Closing the stream closes its HTTP request: the LLM server stops generating.
         async with contextlib.aclosing(
-            self.chat.stream(messages, max_tokens=options.max_tokens)
+            self._chat(messages, max_tokens=options.max_tokens)
         ) as deltas:
             while (delta := await _next_delta(deltas)) is not None:
                 if timings.llm_first_token_ms is None:
@@ -462,6 +496,17 @@ class TurnPipeline:
 
 
 _STAGE_NAMES = {"stt": "Speech recognition", "llm": "The language model", "tts": "Speech synthesis"}
+
+
+def _shorter_history(messages: list[ChatMessage]) -> list[ChatMessage] | None:
+    """`messages` (`TurnSettings.messages`: system messages, the history's exchanges, the
+    learner's words and the reminder) without the older half of the history's exchanges; None
+    when there is no history left to drop."""
+    users = [index for index, message in enumerate(messages) if message["role"] == "user"]
+    past = len(users) - 1  # the last one is the learner's words now
+    if past < 1:
+        return None
+    return messages[: users[0]] + messages[users[past - past // 2] :]
 
 
 async def _next_delta(deltas: AsyncGenerator[str, None]) -> str | None:

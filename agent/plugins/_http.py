@@ -41,7 +41,9 @@ def server_headers(api_key: str | None, *, room: str | None = None) -> dict[str,
     """The agent's key, and the room it speaks for (the server's per-client limits count
     each room of an agent key on its own)."""
     config = settings()
-    key = api_key or config.server_api_key or next(iter(config.api_key_list), "")
+    # A worker's key by default: only those may write a room's learner record.
+    keys = config.agent_key_list or config.api_key_list
+    key = api_key or config.server_api_key or next(iter(keys), "")
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     if room:
         headers["X-Parle-Room"] = room

@@ -36,6 +36,10 @@ class ParleTTS(HttpClientOwner, tts.TTS[Any]):
         config = settings()
         self._url = (server_url or config.server_url).rstrip("/") + "/v1/audio/speech"
         self._headers = server_headers(api_key, room=room)
+        # The server answers once the first audio exists, and may take up to its own speech
+        # limit when busy: giving up sooner (the framework's 10 s) leaves the server working
+        # for no one, and the retry then waits behind the abandoned request.
+        self._read_timeout_s = config.speech_timeout_s
         self.voice = voice
         self.speed = speed
 
@@ -81,7 +85,10 @@ class ParleChunkedStream(tts.ChunkedStream):
             body["voice"] = self._voice
         if self._speed:
             body["speed"] = self._speed
-        timeout = httpx.Timeout(self._conn_options.timeout, read=self._conn_options.timeout)
+        timeout = httpx.Timeout(
+            self._conn_options.timeout,
+            read=max(self._conn_options.timeout, self._parle._read_timeout_s),
+        )
         with framework_errors("PARLE speech"):
             async with self._parle.client().stream(
                 "POST",

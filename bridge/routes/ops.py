@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+from typing import get_args
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from bridge.deps import ServicesDep
 from bridge.errors import ApiError
 from bridge.inputs import check_session_id
 from bridge.openapi import error_responses
 from bridge.schemas import AgentTurnReport
+from parle.store import StoreState
+from parle.tenants import ID_PATTERN
 
 router = APIRouter()
 
@@ -25,10 +28,14 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready")
 async def ready(services: ServicesDep) -> JSONResponse:
-    """200 once the engines are loaded and the LLM server answers; 503 until then."""
+    """200 once the engines are loaded and the LLM server answers; 503 until then. `store`
+    (the learner store: ok, degraded, unavailable) never makes it 503: turns are answered
+    without a database, their records kept until it is back."""
     engines = services.pipeline is not None
     llm = engines and (services.llm_ready is None or await services.llm_ready())
     body: dict[str, object] = {"ready": bool(engines and llm), "engines": engines, "llm": bool(llm)}
+    if services.recorder is not None:
+        body["store"] = services.recorder.state
     if services.load_error:
         body["error"] = "engines failed to load; see the server log"
     return JSONResponse(body, status_code=200 if body["ready"] else 503)
@@ -39,6 +46,11 @@ async def metrics(services: ServicesDep) -> Response:
     services.metrics.queue_depth.set(services.gate.queue_depth)
     services.metrics.active_turns.set(services.gate.active)
     services.metrics.active_sessions.labels("memory").set(len(services.sessions))
+    if services.recorder is not None:
+        state = services.recorder.state
+        for name in get_args(StoreState):
+            services.metrics.store_state.labels(name).set(1 if name == state else 0)
+        services.metrics.store_journal_items.set(services.recorder.journal_items)
     return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
@@ -52,7 +64,8 @@ async def agent_metrics(services: ServicesDep, report: AgentTurnReport) -> Respo
 
 
 class ResetRequest(BaseModel):
-    session_id: str
+    # The id rule in the schema; checked by the route (`bad_session_id`).
+    session_id: str = Field(json_schema_extra={"pattern": ID_PATTERN, "maxLength": 128})
 
 
 @router.post(
@@ -87,5 +100,5 @@ async def reset(request: Request, services: ServicesDep) -> dict[str, object]:
     if not session_id:
         raise ApiError(422, "session_id is required (JSON or form field).", "no_session_id")
     session_id = check_session_id(session_id)
-    forgotten = services.sessions.reset(session_id)
+    forgotten = services.sessions.reset(session_id, tenant=services.tenant_of(request))
     return {"session_id": session_id, "reset": forgotten}

@@ -5,10 +5,10 @@ admission and metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
@@ -16,6 +16,7 @@ from starlette.websockets import WebSocketDisconnect
 from bridge.deps import get_services, key_refusal, refused_origin
 from bridge.errors import ApiError
 from bridge.inputs import check_session_id
+from bridge.limits import SocketsFullError, socket_slot
 from bridge.security import offered_subprotocols
 from bridge.services import Services
 from parle.realtime.events import error_event
@@ -25,6 +26,9 @@ from parle.turn import TurnTimings
 router = APIRouter()
 
 PROTOCOL = "realtime"
+# A client that stopped reading finds its close frame behind what it left unread: this long
+# to read on to it, then the connection is left to uvicorn to drop.
+CLOSE_WAIT_S = 5.0
 
 
 class _Door:
@@ -60,6 +64,8 @@ def _config(services: Services) -> RealtimeConfig:
         partial_interval_ms=s.realtime_partial_interval_ms,
         events_per_s=s.realtime_events_per_s,
         max_event_bytes=s.max_upload_bytes,
+        # A client may leave unread as much as it may send in one event.
+        max_outbox_bytes=s.max_upload_bytes,
         max_audio_seconds=s.max_audio_seconds,
         min_audio_seconds=s.min_audio_seconds,
     )
@@ -69,12 +75,28 @@ def _config(services: Services) -> RealtimeConfig:
 @router.websocket("/realtime")
 async def realtime(ws: WebSocket) -> None:
     """One realtime session per socket; `?model=` is accepted and ignored;
-    `?intent=transcription` starts a transcription session (as `session.type`)."""
+    `?intent=transcription` starts a transcription session (as `session.type`).
+
+    Past `PARLE_MAX_CONNECTIONS` open WebSockets (every door's, `bridge.limits.socket_slot`),
+    the socket is accepted only to be told why: an `error` event `too_many_connections`, then
+    close 1013 (try again later). A browser page can read that close code; it cannot read the
+    status of an upgrade refused over HTTP. A client that leaves its events unread
+    (`RealtimeConfig.max_outbox_bytes`) is closed with 1008 and the reason `NOT_READING`."""
     services = get_services(ws)
     if await refused_origin(ws, services.settings):
         return
     # A browser that offered subprotocols drops a connection that does not pick one.
-    await ws.accept(subprotocol="realtime" if "realtime" in offered_subprotocols(ws) else None)
+    subprotocol = "realtime" if "realtime" in offered_subprotocols(ws) else None
+    try:
+        with socket_slot(services):
+            await ws.accept(subprotocol=subprotocol)
+            await _serve(ws, services)
+    except SocketsFullError as exc:
+        await ws.accept(subprotocol=subprotocol)
+        await _refuse(ws, exc.code, str(exc), 1013)
+
+
+async def _serve(ws: WebSocket, services: Services) -> None:
     session_id = ""
     refusal = key_refusal(ws, services.settings)
     if refusal is None:
@@ -84,37 +106,63 @@ async def realtime(ws: WebSocket) -> None:
         except ApiError as exc:
             refusal = exc
     if refusal is not None:
-        await ws.send_text(json.dumps(error_event(refusal.code, refusal.message)))
-        await ws.close(code=1008 if refusal.status in (401, 422) else 1013)
+        close_code = 1008 if refusal.status in (401, 422) else 1013
+        await _refuse(ws, refusal.code, refusal.message, close_code)
         return
 
-    async def send(event: dict[str, Any]) -> None:
-        await ws.send_text(json.dumps(event, ensure_ascii=False))
+    tenant = services.tenant_of(ws)
+    receiving: asyncio.Task[None] | None = None
+    hung_up: list[tuple[int, str]] = []
+
+    def hang_up(code: int, reason: str) -> None:
+        services.metrics.errors.labels("client_not_reading").inc()
+        hung_up.append((code, reason))
+        if receiving is not None:
+            receiving.cancel()
 
     session = RealtimeSession(
         pipeline,
         _Door(services, services.client_of(ws)),
-        send,
-        memory=services.sessions.get(session_id),
+        ws.send_text,
+        memory=services.sessions.get(session_id, tenant=tenant),
         session_id=session_id,
         config=_config(services),
         transcription=ws.query_params.get("intent") == "transcription",
+        tenant=tenant,
+        hang_up=hang_up,
     )
-    services.open_sockets += 1
-    services.metrics.active_sessions.labels("websocket").set(services.open_sockets)
+
+    async def receive_events() -> None:
+        with contextlib.suppress(WebSocketDisconnect):
+            while not session.closed:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                raw = message.get("text")
+                if raw is None:
+                    raw = message.get("bytes") or b""
+                await session.handle(raw)
+
     try:
         await session.start()
-        while not session.closed:
-            message = await ws.receive()
-            if message["type"] == "websocket.disconnect":
-                break
-            raw = message.get("text")
-            if raw is None:
-                raw = message.get("bytes") or b""
-            await session.handle(raw)
-    except WebSocketDisconnect:
-        pass
+        # A task of its own: a session that hangs up must not wait for the client's next
+        # message (one that stopped reading may have stopped sending too).
+        receiving = asyncio.create_task(receive_events())
+        await asyncio.wait([receiving])
+        if not receiving.cancelled():
+            receiving.result()
     finally:
+        if receiving is not None:
+            receiving.cancel()
         await session.close()
-        services.open_sockets -= 1
-        services.metrics.active_sessions.labels("websocket").set(services.open_sockets)
+    if hung_up:
+        code, reason = hung_up[0]
+        with contextlib.suppress(Exception):  # gone, or still not reading (CLOSE_WAIT_S)
+            async with asyncio.timeout(CLOSE_WAIT_S):
+                await ws.close(code=code, reason=reason)
+
+
+async def _refuse(ws: WebSocket, code: str, message: str, close_code: int) -> None:
+    """A refused connection: its `error` event, then closed (the code as the reason)."""
+    await ws.send_text(json.dumps(error_event(code, message)))
+    await ws.close(code=close_code, reason=code)

@@ -20,7 +20,7 @@ from bridge.inputs import (
     form_text,
     read_lesson_form,
 )
-from bridge.openapi import error_responses, multipart_body
+from bridge.openapi import error_responses, id_field, level_field, multipart_body
 from bridge.streaming import TurnStreamingResponse
 from parle import wire
 from parle.errors import ParleError
@@ -48,11 +48,11 @@ SSE_HEADERS = {
         "audio",
         "file",
         {
-            "session_id": "1-128 of A-Z a-z 0-9 _ . : - ; a new session when absent",
+            "session_id": id_field("1-128 of A-Z a-z 0-9 _ . : - ; a new session when absent"),
             "voice": "one of the synthesizer's voices",
-            "level": "A1..C2",
+            "level": level_field(),
             "language": "the speech's language, e.g. pt or pt-BR",
-            "learner_id": "who is speaking (session-id rules): their record is kept",
+            "learner_id": id_field("who is speaking (session-id rules): their record is kept"),
             "scenario": "a role-play lesson's id (GET /api/scenarios)",
             "end": "true: end the lesson (closing recap); the audio is then optional",
         },
@@ -80,6 +80,7 @@ async def stream_audio(
         language=form_text(form, "language"),
         learner_id=form_text(form, "learner_id"),
         scenario=form_text(form, "scenario"),
+        tenant=services.tenant_of(request),
     )
     lesson: LessonAction | None = "end" if form_flag(form, "end") else None
     # Bad audio: a 4xx before any event.

@@ -2,7 +2,8 @@
 tutor agent into the room (explicit dispatch by name). Behind the server's API keys. The
 server names the room and the identity; a caller may name them only where
 `PARLE_TOKEN_TRUST_CLIENT_NAMES` says it is a trusted app backend. A `learner_id` names whose
-record the session joins (the participant attribute `parle.learner`, read by the agent)."""
+record the session joins (the participant attribute `parle.learner`, read by the agent), in
+the caller's tenant (`parle.tenant`, signed into the token: `parle.tenants`)."""
 
 from __future__ import annotations
 
@@ -12,27 +13,34 @@ from datetime import timedelta
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from bridge.deps import ServicesDep
+from bridge.deps import ServicesDep, TenantDep
 from bridge.errors import ApiError
 from bridge.inputs import check_learner_id, check_level, check_scenario, check_session_id
 from bridge.openapi import error_responses
+from parle.tenants import ID_PATTERN, TENANT_ATTRIBUTE
 
 router = APIRouter()
 
 AGENT_NAME = "parle-tutor"  # the name the worker registers (agent/worker.py)
 
 
+# The id rule in the schema; the route checks it (`bad_session_id`, `bad_learner_id`).
+_ID = Field(default=None, json_schema_extra={"pattern": ID_PATTERN, "maxLength": 128})
+
+
 class TokenRequest(BaseModel):
-    room: str | None = Field(default=None, max_length=128)
-    identity: str | None = Field(default=None, max_length=128)
+    room: str | None = _ID
+    identity: str | None = _ID
     name: str | None = Field(default=None, max_length=128)
     level: str | None = None
     scenario: str | None = Field(default=None, max_length=64)
-    learner_id: str | None = None  # session-id rules, checked below (`bad_learner_id`)
+    learner_id: str | None = _ID
 
 
 @router.post("/api/token", responses=error_responses(400, 401, 403, 408, 413, 422, 503))
-async def token(services: ServicesDep, body: TokenRequest | None = None) -> dict[str, object]:
+async def token(
+    services: ServicesDep, tenant: TenantDep, body: TokenRequest | None = None
+) -> dict[str, object]:
     """A join token for `room` (a new one when omitted), valid `PARLE_TOKEN_TTL_S` seconds."""
     from livekit import api
 
@@ -66,12 +74,18 @@ async def token(services: ServicesDep, body: TokenRequest | None = None) -> dict
     learner = check_learner_id(body.learner_id)
     if learner is not None:
         attributes["parle.learner"] = learner
+    # Whose learner: the caller's tenant, signed into the token (a participant cannot change
+    # its own attributes without a grant it is never given), read by the agent to record
+    # the learner under that tenant alone.
+    attributes[TENANT_ATTRIBUTE] = tenant
     grant = (
         api.AccessToken(settings.livekit_api_key, settings.livekit_api_secret)
         .with_identity(identity)
         .with_name(body.name or identity)
         .with_ttl(timedelta(seconds=settings.token_ttl_s))
-        .with_grants(api.VideoGrants(room_join=True, room=room))
+        # Its attributes (tenant, learner) are the server's word: the learner may not rewrite
+        # them once in the room.
+        .with_grants(api.VideoGrants(room_join=True, room=room, can_update_own_metadata=False))
         .with_attributes(attributes)
         .with_room_config(
             api.RoomConfiguration(agents=[api.RoomAgentDispatch(agent_name=AGENT_NAME)])

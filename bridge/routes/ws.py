@@ -18,6 +18,7 @@ from bridge import schemas
 from bridge.deps import get_services, key_refusal, refused_origin
 from bridge.errors import ApiError, api_error_for
 from bridge.inputs import check_learner_id, check_options, check_session_id
+from bridge.limits import SocketsFullError, socket_slot
 from bridge.services import Services
 from parle import wire
 from parle.errors import ParleError
@@ -145,7 +146,7 @@ class _Connection:
             await self.send(schemas.ServerAck(type="cancelled"))
         elif isinstance(message, schemas.Reset):
             await self.cancel_turn()
-            self.services.sessions.reset(self.session)
+            self.services.sessions.reset(self.session, tenant=self.options.tenant)
             await self.send(schemas.ServerAck(type="reset"))
         elif isinstance(message, schemas.Config):
             try:
@@ -158,6 +159,7 @@ class _Connection:
                     speed=message.speed,
                     learner_id=message.learner_id,
                     scenario=message.scenario,
+                    tenant=self.options.tenant,
                 )
             except ApiError as exc:
                 await self.error(exc.message, exc.code)
@@ -166,7 +168,9 @@ class _Connection:
                 self.options,
                 **{k: v for k, v in vars(chosen).items() if v is not None and k != "sequential"},
             )
-            current = {k: v for k, v in vars(self.options).items() if v is not None}
+            current = {
+                k: v for k, v in vars(self.options).items() if v is not None and k != "tenant"
+            }
             await self.send(schemas.ServerAck(type="config", config=current))
             if chosen.scenario is not None:  # the tutor opens the lesson, in role
                 await self.cancel_turn()
@@ -181,11 +185,25 @@ class _Connection:
 
 @router.websocket("/ws/stream")
 async def ws_stream(ws: WebSocket) -> None:
-    """One session per socket: see the module docstring and `bridge.schemas`."""
+    """One session per socket: see the module docstring and `bridge.schemas`.
+
+    Past `PARLE_MAX_CONNECTIONS` open WebSockets (every door's, `bridge.limits.socket_slot`),
+    the socket is accepted only to be told why: an `error` message `too_many_connections`, then
+    close 1013 (try again later), which a browser page can read (it cannot read the status of
+    an upgrade refused over HTTP)."""
     services = get_services(ws)
     if await refused_origin(ws, services.settings):
         return
-    await ws.accept()
+    try:
+        with socket_slot(services):
+            await ws.accept()
+            await _serve(ws, services)
+    except SocketsFullError as exc:
+        await ws.accept()
+        await _refuse(ws, exc.code, str(exc), 1013)
+
+
+async def _serve(ws: WebSocket, services: Services) -> None:
     refusal = key_refusal(ws, services.settings)
     if refusal is None:
         try:
@@ -194,14 +212,12 @@ async def ws_stream(ws: WebSocket) -> None:
         except ApiError as exc:
             refusal = exc
     if refusal is not None:
-        refused = wire.ErrorMessage(message=refusal.message, code=refusal.code)
-        await ws.send_text(wire.json_text(refused))
-        await ws.close(code=1008)
+        await _refuse(ws, refusal.code, refusal.message, 1008)
         return
     connection = _Connection(ws, services, session)
-    connection.options = replace(connection.options, learner_id=learner)
-    services.open_sockets += 1
-    services.metrics.active_sessions.labels("websocket").set(services.open_sockets)
+    connection.options = replace(
+        connection.options, learner_id=learner, tenant=services.tenant_of(ws)
+    )
     try:
         await connection.send(schemas.ServerReady(session_id=session, voices=services.voices()))
         while True:
@@ -224,5 +240,9 @@ async def ws_stream(ws: WebSocket) -> None:
         pass
     finally:
         await connection.cancel_turn()
-        services.open_sockets -= 1
-        services.metrics.active_sessions.labels("websocket").set(services.open_sockets)
+
+
+async def _refuse(ws: WebSocket, code: str, message: str, close_code: int) -> None:
+    """A refused connection: its `error` message, then closed (the code as the reason)."""
+    await ws.send_text(wire.json_text(wire.ErrorMessage(message=message, code=code)))
+    await ws.close(code=close_code, reason=code)

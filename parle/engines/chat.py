@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
 import httpx
 
 from parle.engines.base import ChatMessage
-from parle.errors import LlmUnavailableError
+from parle.errors import LlmContextError, LlmUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ class OpenAIChatModel:
         max_tokens: int | None = None,
         temperature: float | None = None,
     ) -> AsyncGenerator[str, None]:
-        """Yield content deltas; raise `LlmUnavailableError` if the server fails."""
+        """Yield content deltas; raise `LlmContextError` when the prompt is over the model's
+        context, `LlmUnavailableError` when the server fails or stops before the answer's end."""
         body: dict[str, Any] = {
             "model": await self.served_model(),
             "messages": list(messages),
@@ -75,21 +77,47 @@ class OpenAIChatModel:
                 "POST", f"{self.base_url}/chat/completions", json=body
             ) as response:
                 if response.status_code != 200:
-                    await response.aread()
+                    answer = await response.aread()
                     log.warning("llm server error", extra={"status": response.status_code})
+                    if response.status_code == 400 and _over_context(answer):
+                        raise LlmContextError(_TOO_LONG)
                     raise LlmUnavailableError(
                         f"The language model server answered {response.status_code}."
                     )
                 async for event in sse_payloads(response):
+                    if "error" in event:  # a failure after the 200 (vLLM, llama.cpp's server)
+                        log.warning("llm server error mid-stream")
+                        if _over_context(json.dumps(event["error"]).encode()):
+                            raise LlmContextError(_TOO_LONG)
+                        raise LlmUnavailableError("The language model server failed mid-answer.")
                     choices = event.get("choices")
                     choice = choices[0] if isinstance(choices, list) and choices else {}
                     content = (choice.get("delta") or {}).get("content")
                     if content:
                         yield str(content)
-                    elif choice.get("finish_reason"):
+                    if choice.get("finish_reason"):
                         return
         except httpx.HTTPError as exc:
             raise LlmUnavailableError("The language model server is not answering.") from exc
+        # Every OpenAI-compatible server ends an answer with a finish reason. llama-cpp-python
+        # streams a 200 and then nothing at all when the prompt is over its context: taken as
+        # the end, that was an empty reply reported as complete.
+        log.warning("llm stream ended without a finish reason")
+        raise LlmUnavailableError("The language model server stopped before its answer's end.")
+
+
+_TOO_LONG = "What was said is too long for the language model; please say it in fewer words."
+# How llama.cpp's servers ("context_length_exceeded", "exceeds the available context size")
+# and vLLM ("maximum context length", "longer than the maximum model length") word a prompt
+# over the model's context.
+_OVER_CONTEXT = re.compile(
+    rb"context_length_exceeded|context length|context size|maximum model length|max_model_len"
+)
+
+
+def _over_context(answer: bytes) -> bool:
+    """Whether an LLM server's error answer says the prompt is over the model's context."""
+    return _OVER_CONTEXT.search(answer.lower()) is not None
 
 
 async def sse_payloads(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:

@@ -27,6 +27,16 @@ _SPEECH_PAD_S = 0.2
 # them) ran away, repeating a sentence; with 3 s, none, for ~20 ms more.
 _FITTED_MAX_S = 28.0
 _FITTED_TAIL = 3 * STT_SAMPLE_RATE
+# Its decode keeps two hypotheses (a beam of 2) whatever `beam_size` is: greedily, a near-tie
+# on one token decided the whole text, and which way it fell depended on the CPU's int8
+# kernels. variants/u07.mp3 with 0.3 s of silence before it was heard right with oneDNN's
+# (CTranslate2's choice on AMD CPUs) and as "LMI's melhor do Kairman dela." with Intel MKL's
+# (its choice on Intel CPUs; `CT2_USE_MKL=1 CT2_FORCE_CPU_ISA=AVX` gives the same on AMD);
+# other lengths of silence after the speech moved the garble to other kernels, while the
+# 30 s window missed at most a word of it on all. With 2 hypotheses, the learner clips pass
+# under both libraries and every ISA (mean WER 0.016-0.022, was 0.022-0.036), for ~30% more
+# time a decode (4.5 s of speech: 215 to 283 ms; the 30 s window: 651 ms).
+_FITTED_MIN_BEAM = 2
 # Tokens a second of speech may take at most (fast Portuguese is ~6); beyond: a runaway.
 _FITTED_TOKENS_PER_S = 12
 # Words a second of speech may carry (fast Portuguese is ~4): a sentence repeated within the
@@ -175,7 +185,7 @@ class WhisperTranscriber:
         result = model.model.generate(
             encoded,
             [prompt],
-            beam_size=self.beam_size,
+            beam_size=max(self.beam_size, _FITTED_MIN_BEAM),
             max_length=min(len(prompt) + budget, model.max_length // 2),
             return_scores=True,
             return_no_speech_prob=True,

@@ -12,7 +12,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
+from parle.tenants import ID_PATTERN
+from parle.turn import MAX_TYPED_CHARS
+
+_ID = ID_PATTERN
 
 
 def new_id(prefix: str) -> str:
@@ -100,7 +103,7 @@ class AudioClear(_Event):
 
 class TextContentIn(_Lenient):
     type: Literal["input_text"]
-    text: str = Field(min_length=1, max_length=2000)
+    text: str = Field(min_length=1, max_length=MAX_TYPED_CHARS)
 
 
 class UserItemIn(_Lenient):
@@ -157,5 +160,5 @@ def error_event(code: str, message: str, *, event_id: str | None = None) -> dict
 
 _SERVER_CODES = frozenset(
     {"internal", "engine", "engine_unavailable", "llm_unavailable", "timeout", "not_ready"}
-    | {"stt_failed", "llm_failed", "tts_failed"}
+    | {"stt_failed", "llm_failed", "tts_failed", "too_many_connections"}
 )

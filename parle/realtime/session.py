@@ -27,6 +27,7 @@ import base64
 import binascii
 import contextlib
 import copy
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -44,7 +45,9 @@ from parle.realtime import events as ev
 from parle.realtime.audio import AudioFormat, InputDecoder, OutputEncoder
 from parle.realtime.vad import Segmenter, SegmenterConfig, StreamingVad, VadEvent
 from parle.sessions import SessionMemory
+from parle.tenants import DEFAULT_TENANT
 from parle.turn import (
+    MAX_TYPED_CHARS,
     AudioEvent,
     CompleteEvent,
     CorrectionEvent,
@@ -56,10 +59,16 @@ from parle.turn import (
     TurnTimings,
 )
 from parle.tutor.policy import TutorPolicy
+from parle.tutor.scenarios import UnknownScenarioError, get_scenario
 
 log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
+
+# How the socket of a client that stopped reading is closed: policy violation (a client must
+# read what it asked for), with a reason a person can read in the client's log.
+CLOSE_NOT_READING = 1008
+NOT_READING = "client not reading: too many events pending"
 
 
 class Door(Protocol):
@@ -90,6 +99,10 @@ class RealtimeConfig:
     max_event_bytes: int = 10 * 1024 * 1024
     max_audio_seconds: float = 60.0
     min_audio_seconds: float = 0.2
+    # Events a client may leave unread (JSON characters, about bytes) before the session ends:
+    # past it, the client has stopped reading, and what it asks for only piles up in memory.
+    # At least a whole reply's audio: a kept speculation's events are released at once.
+    max_outbox_bytes: int = 10 * 1024 * 1024
 
 
 @dataclass
@@ -190,26 +203,30 @@ def replace_last_reply(memory: SessionMemory, user_text: str, reply: str) -> boo
 
 class RealtimeSession:
     """The state machine of one realtime connection; transport-free (`send` writes one JSON
-    event, `door` admits replies and counts them)."""
+    event's text, `door` admits replies and counts them, `hang_up(code, reason)` ends the
+    connection: the client stopped reading)."""
 
     def __init__(
         self,
         pipeline: TurnPipeline,
         door: Door,
-        send: Callable[[Event], Awaitable[None]],
+        send: Callable[[str], Awaitable[None]],
         *,
         memory: SessionMemory,
         session_id: str,
         config: RealtimeConfig,
         transcription: bool = False,
+        tenant: str = DEFAULT_TENANT,
+        hang_up: Callable[[int, str], None],
     ) -> None:
         self.pipeline = pipeline
         self.door = door
         self._send = send
+        self._hang_up = hang_up
         self.memory = memory
         self.session_id = session_id
         self.config = config
-        self.options = TurnOptions(level=None, language=config.language)
+        self.options = TurnOptions(level=None, language=config.language, tenant=tenant)
         self.input_format = AudioFormat()
         self.output_format = AudioFormat()
         self.turn_detection: TurnDetection | None = TurnDetection()
@@ -230,7 +247,11 @@ class RealtimeSession:
         self._partial_words: list[str] = []
         self._emitted_words: list[str] = []
         self._too_long_told = False
-        self._outbox: asyncio.Queue[Event | None] = asyncio.Queue()
+        # Bounded by `config.max_outbox_bytes` (the JSON text it holds), not by count: an
+        # audio delta can be a thousand times a transcript delta.
+        self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self._outbox_bytes = 0
+        self._not_reading = False
         self._writer: asyncio.Task[None] | None = None
         self.closed = False
         self.transcription = transcription  # a transcription session: no replies
@@ -256,21 +277,42 @@ class RealtimeSession:
                 task.cancel()
         self._outbox.put_nowait(None)
         if self._writer is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait([self._writer], timeout=1.0)
+            if not self._not_reading:  # what is queued may still go out, for a second
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait([self._writer], timeout=1.0)
             self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([self._writer])
 
     def _emit(self, event: Event) -> None:
-        if not self.closed or event.get("type") == "session.created":
-            self._outbox.put_nowait(event)
+        if self.closed and event.get("type") != "session.created":
+            return
+        if self._outbox_bytes > self.config.max_outbox_bytes:
+            self._stop_not_reading()
+            return
+        text = json.dumps(event, ensure_ascii=False)
+        self._outbox_bytes += len(text)
+        self._outbox.put_nowait(text)
+
+    def _stop_not_reading(self) -> None:
+        """The client left `max_outbox_bytes` unread: it has stopped reading. Nothing more is
+        sent or started, and the connection is ended (`CLOSE_NOT_READING`)."""
+        self.closed = True
+        self._not_reading = True
+        log.info(
+            "realtime client not reading: closed",
+            extra={"session_id": self.session_id, "unread_bytes": self._outbox_bytes},
+        )
+        self._hang_up(CLOSE_NOT_READING, NOT_READING)
 
     async def _write(self) -> None:
-        while (event := await self._outbox.get()) is not None:
+        while (text := await self._outbox.get()) is not None:
             try:
-                await self._send(event)
+                await self._send(text)
             except Exception:
                 self.closed = True  # the client is gone: the route sees the disconnect
                 return
+            self._outbox_bytes -= len(text)
 
     # -- client events ----------------------------------------------------------------------
 
@@ -367,9 +409,11 @@ class RealtimeSession:
                 if "learner_id" in parle.model_fields_set:
                     options = replace(options, learner_id=parle.learner_id)
                 if "scenario" in parle.model_fields_set:
-                    options = replace(options, scenario=parle.scenario)
-        except _Refused as exc:
-            self._error(exc.code, exc.message, event_id=event.event_id)
+                    # Known now, as the other doors check it: not at every reply, each failing.
+                    scenario = get_scenario(parle.scenario).id if parle.scenario else None
+                    options = replace(options, scenario=scenario)
+        except (_Refused, UnknownScenarioError) as exc:
+            self._error(exc.code, str(exc), event_id=event.event_id)
             return
         transcription = self.transcription
         if session.type is not None:
@@ -472,8 +516,9 @@ class RealtimeSession:
 
     def _item_create(self, event: ev.ItemCreate) -> None:
         text = " ".join(part.text.strip() for part in event.item.content).strip()
+        if not self._add_pending(text, event_id=event.event_id):
+            return
         item_id = ev.new_id("item")
-        self._pending_text.append(text)
         item = _user_item(item_id, [{"type": "input_text", "text": text}])
         self._emit(
             ev.server_event(
@@ -481,6 +526,21 @@ class RealtimeSession:
             )
         )
         self._last_item_id = item_id
+
+    def _add_pending(self, text: str, *, event_id: str | None = None) -> bool:
+        """Add `text` to the learner's words awaiting a response: together they are one
+        turn, bounded as a typed turn is at every door; past that, refused (`text_too_long`)."""
+        length = sum(len(pending) + 1 for pending in self._pending_text) + len(text)
+        if length > MAX_TYPED_CHARS:
+            self._error(
+                "text_too_long",
+                f"The turn is too long (at most {MAX_TYPED_CHARS} characters awaiting a "
+                "response); send response.create first.",
+                event_id=event_id,
+            )
+            return False
+        self._pending_text.append(text)
+        return True
 
     async def _response_create(self, event: ev.ResponseCreate) -> None:
         await self._discard_speculation()
@@ -754,9 +814,9 @@ class RealtimeSession:
             except ParleError as exc:
                 self._emit(_failure_event(item_id, exc))
                 return
-            if transcript.text and not self.transcription:
-                self._pending_text.append(transcript.text)
             self._emit(_transcription_completed(item_id, transcript.text))
+            if transcript.text and not self.transcription:
+                self._add_pending(transcript.text)
 
         self._transcribing = asyncio.create_task(run())
 

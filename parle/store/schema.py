@@ -22,12 +22,17 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-ID_LENGTH = 128  # a learner id follows the session-id rules: at most 128 characters
+ID_LENGTH = 128  # a session id: at most 128 characters (the id rule)
+# A learner's key: `TENANT/LEARNER_ID` (`parle.tenants.store_key`), 64 + 1 + 128 at most.
+KEY_LENGTH = 200
+# SQLite keeps the declared VARCHAR(128) of the first migration: it never enforces a length,
+# and widening the declaration there would rebuild tables whose foreign keys cascade.
+KEY_TYPE = String(KEY_LENGTH).with_variant(String(ID_LENGTH), "sqlite")
 
 learners = Table(
     "learners",
     metadata,
-    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("id", KEY_TYPE, primary_key=True),
     Column("level", String(2), nullable=True),  # the latest smoothed level (A1..C2)
     Column("created_at", DateTime(), nullable=False),
     Column("updated_at", DateTime(), nullable=False),
@@ -37,7 +42,7 @@ learners = Table(
 def _learner() -> Column[str]:
     return Column(
         "learner_id",
-        String(ID_LENGTH),
+        KEY_TYPE,
         ForeignKey("learners.id", ondelete="CASCADE"),
         nullable=False,
         index=True,
@@ -96,7 +101,7 @@ vocabulary = Table(
     metadata,
     Column(
         "learner_id",
-        String(ID_LENGTH),
+        KEY_TYPE,
         ForeignKey("learners.id", ondelete="CASCADE"),
         primary_key=True,
     ),
@@ -126,7 +131,7 @@ facts = Table(
     metadata,
     Column(
         "learner_id",
-        String(ID_LENGTH),
+        KEY_TYPE,
         ForeignKey("learners.id", ondelete="CASCADE"),
         primary_key=True,
     ),

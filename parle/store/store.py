@@ -1,20 +1,29 @@
 """`LearnerStore`: a learner's long-term record in a SQL database (SQLite or PostgreSQL,
-through SQLAlchemy's async engine). The constructor is cheap; `start()` connects and runs the
-migrations; `close()` lets go of the connections.
+through SQLAlchemy's async engine). A learner is named by their store key (tenant and id,
+`parle.tenants.store_key`); what leaves the store names them by the id alone. The
+constructor is cheap; `start()` connects and runs the migrations; `close()` lets go of the
+connections.
 
-Writes come from one writer (`parle.store.recorder.StoreRecorder`), in order; reads are the
-profile the tutor gets when a session starts, the report, and the export.
+Writes come from one writer (`parle.store.recorder.StoreRecorder`), in order, and may be
+written again after an outage: a session's row is found again by its learner, key and start
+(its id is the database's, so a database connected anew is asked again), and a turn written
+with `once` is not written twice. A SQLite file deleted, replaced or garbled under the server
+fails the next write (`StoreFileError`); the next `start()` makes a new one, moving a corrupt
+one aside. Reads are the profile the tutor gets when a session starts, the report, and the
+export.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, delete, desc, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from parle.recording import TurnRecord
@@ -29,6 +38,7 @@ from parle.store.schema import (
     turns,
     vocabulary,
 )
+from parle.tenants import learner_of
 from parle.tutor.facts import SINGLE_KINDS, extract_facts, is_learning_word, words_of
 from parle.tutor.profile import LearnerProfile, Mistake
 
@@ -36,6 +46,10 @@ from parle.tutor.profile import LearnerProfile, Mistake
 RECENT_CORRECTIONS = 10
 NEW_WORDS = 20
 LAST_TOPICS = 3
+# A report draws at most the latest this many sessions and level changes (a learner of
+# years has thousands; the totals still count them all).
+REPORT_SESSIONS = 100
+REPORT_LEVEL_CHANGES = 200
 
 
 def utcnow() -> dt.datetime:
@@ -52,32 +66,61 @@ def _rows(result: Sequence[Any]) -> list[dict[str, Any]]:
 
 @dataclass
 class SessionRef:
-    """A session row, as the writer knows it: its id once inserted."""
+    """A session row, as the writer knows it: its id once inserted, and the engine (`epoch`)
+    that id came from. Its learner, key and start name the row in any database."""
 
     learner_id: str
     session_key: str | None
     started_at: dt.datetime
     start_level: str | None
     id: int | None = None
+    epoch: int = 0
 
 
 class LearnerStore:
     """The learner database; see the module docstring."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, timeout_s: float = database.CONNECT_TIMEOUT_S) -> None:
         self.url = url
+        self.timeout_s = timeout_s
         self._engine: AsyncEngine | None = None
+        # Each engine is a new epoch: the database behind it may not be the one a session's
+        # id came from (a SQLite file made anew), so those ids are looked up again.
+        self._epoch = 0
+        self._file = database.sqlite_file(url)
+        self._identity: tuple[int, int] | None = None
+        self._corrupt = False  # SQLite said so: the file is moved aside at the next start
+        # Awaited before a learner is erased: whoever holds records not yet written drops them.
+        self.on_delete: list[Callable[[str], Awaitable[None]]] = []
 
     @property
     def backend(self) -> str:
         return self.url.split(":", 1)[0].split("+", 1)[0]
 
     async def start(self) -> None:
-        """Connect and migrate to the newest schema; raises when the database is unreachable."""
+        """Connect and migrate to the newest schema; raises when the database is unreachable.
+        A SQLite file that is not a database is moved aside and a new one made (as is a
+        deleted one: the migrations build it)."""
+        try:
+            await self._start()
+        except DBAPIError as exc:
+            if self._file is None or not database.is_corrupt(exc):
+                raise
+            await self.close()
+            self._corrupt = True
+            await self._start()
+
+    async def _start(self) -> None:
         if self._engine is None:
-            self._engine = database.create_engine(self.url)
+            if self._file is not None:
+                database.prepare_sqlite_file(self._file, corrupt=self._corrupt)
+                self._corrupt = False
+            self._engine = database.create_engine(self.url, timeout_s=self.timeout_s)
+            self._epoch += 1
         async with self._engine.begin() as conn:
             await conn.run_sync(database.upgrade)
+        if self._file is not None:
+            self._identity = database.file_identity(self._file)
 
     async def close(self) -> None:
         if self._engine is not None:
@@ -86,39 +129,84 @@ class LearnerStore:
 
     def _require(self) -> AsyncEngine:
         if self._engine is None:
-            raise RuntimeError("LearnerStore.start() was not called")
+            raise database.StoreUnavailableError("the learner store is not connected")
         return self._engine
 
     # --- writes (the recorder's writer task) --------------------------------------------------
 
-    async def open_session(self, ref: SessionRef) -> None:
-        async with self._require().begin() as conn:
-            await self._ensure_learner(conn, ref.learner_id, ref.start_level, ref.started_at)
-            result = await conn.execute(
-                insert(learner_sessions)
-                .values(
-                    learner_id=ref.learner_id,
-                    session_key=ref.session_key,
-                    started_at=ref.started_at,
-                    start_level=ref.start_level,
-                )
-                .returning(learner_sessions.c.id)
-            )
-            ref.id = int(result.scalar_one())
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        """A write's transaction, on a file that is still the one connected to."""
+        engine = self._require()
+        if self._file is not None:
+            database.check_sqlite_file(self._file, self._identity)
+        try:
+            async with engine.begin() as conn:
+                yield conn
+        except DBAPIError as exc:
+            if self._file is not None and database.is_corrupt(exc):
+                self._corrupt = True
+            raise
 
-    async def record_turn(self, ref: SessionRef, record: TurnRecord, at: dt.datetime) -> None:
+    async def open_session(self, ref: SessionRef) -> None:
+        """The session's row: found when it is there already (written before an outage, or
+        by a write whose answer was lost), else inserted."""
+        epoch = self._epoch
+        async with self._writing() as conn:
+            session_id = await self._session_row(conn, ref)
+        ref.id, ref.epoch = session_id, epoch
+
+    async def _session_row(self, conn: AsyncConnection, ref: SessionRef) -> int:
+        found = await conn.scalar(
+            select(learner_sessions.c.id)
+            .where(
+                learner_sessions.c.learner_id == ref.learner_id,
+                learner_sessions.c.started_at == ref.started_at,
+                learner_sessions.c.session_key.is_(None)
+                if ref.session_key is None
+                else learner_sessions.c.session_key == ref.session_key,
+            )
+            .order_by(learner_sessions.c.id)
+            .limit(1)
+        )
+        if found is not None:
+            return int(found)
+        await self._ensure_learner(conn, ref.learner_id, ref.start_level, ref.started_at)
+        result = await conn.execute(
+            insert(learner_sessions)
+            .values(
+                learner_id=ref.learner_id,
+                session_key=ref.session_key,
+                started_at=ref.started_at,
+                start_level=ref.start_level,
+            )
+            .returning(learner_sessions.c.id)
+        )
+        return int(result.scalar_one())
+
+    async def record_turn(
+        self, ref: SessionRef, record: TurnRecord, at: dt.datetime, *, once: bool = False
+    ) -> bool:
         """One turn: its row, its correction, its words, the facts it states and, when the
-        level moved, the level history. One transaction."""
-        if ref.id is None:
-            await self.open_session(ref)
+        level moved, the level history; its session's row when it has none yet. One
+        transaction. With `once` (a write tried again, a journal replayed), a turn its session
+        already holds at `at` is left as it is: False."""
+        epoch = self._epoch
         learner_id = ref.learner_id
-        async with self._require().begin() as conn:
+        async with self._writing() as conn:
+            if ref.id is not None and ref.epoch == epoch:
+                session_id = ref.id
+            else:
+                session_id = await self._session_row(conn, ref)
+            if once and await self._has_turn(conn, learner_id, session_id, at):
+                ref.id, ref.epoch = session_id, epoch
+                return False
             current = await self._ensure_learner(conn, learner_id, record.level, at)
             result = await conn.execute(
                 insert(turns)
                 .values(
                     learner_id=learner_id,
-                    session_id=ref.id,
+                    session_id=session_id,
                     at=at,
                     transcript=record.transcript,
                     reply=record.reply,
@@ -150,7 +238,7 @@ class LearnerStore:
             if current != record.level:
                 await conn.execute(
                     insert(level_history).values(
-                        learner_id=learner_id, session_id=ref.id, at=at, level=record.level
+                        learner_id=learner_id, session_id=session_id, at=at, level=record.level
                     )
                 )
             await conn.execute(
@@ -160,9 +248,27 @@ class LearnerStore:
             )
             await conn.execute(
                 update(learner_sessions)
-                .where(learner_sessions.c.id == ref.id)
+                .where(learner_sessions.c.id == session_id)
                 .values(last_turn_at=at)
             )
+        # Only once committed: a rolled-back insert's id names no row.
+        ref.id, ref.epoch = session_id, epoch
+        return True
+
+    async def _has_turn(
+        self, conn: AsyncConnection, learner_id: str, session_id: int, at: dt.datetime
+    ) -> bool:
+        # A session's turns come one after another: two never share their microsecond.
+        found = await conn.scalar(
+            select(turns.c.id)
+            .where(
+                turns.c.session_id == session_id,
+                turns.c.learner_id == learner_id,
+                turns.c.at == at,
+            )
+            .limit(1)
+        )
+        return found is not None
 
     async def _ensure_learner(
         self, conn: AsyncConnection, learner_id: str, level: str | None, at: dt.datetime
@@ -304,7 +410,9 @@ class LearnerStore:
         return [word for (word,) in rows if is_learning_word(word)][:NEW_WORDS]
 
     async def report(self, learner_id: str) -> dict[str, Any] | None:
-        """The learner's progress (`GET /api/learners/{id}`); None for one never seen."""
+        """The learner's progress (`GET /api/learners/{id}`); None for one never seen. Its
+        sessions and level history are the latest `REPORT_SESSIONS` and
+        `REPORT_LEVEL_CHANGES`, oldest first; `sessions_total` counts them all."""
         profile = await self.profile(learner_id)
         if profile is None:
             return None
@@ -312,7 +420,8 @@ class LearnerStore:
             history = await conn.execute(
                 select(level_history.c.at, level_history.c.level)
                 .where(level_history.c.learner_id == learner_id)
-                .order_by(level_history.c.at, level_history.c.id)
+                .order_by(desc(level_history.c.at), desc(level_history.c.id))
+                .limit(REPORT_LEVEL_CHANGES)
             )
             per_session = await conn.execute(
                 select(
@@ -327,7 +436,13 @@ class LearnerStore:
                 .select_from(learner_sessions.outerjoin(turns))
                 .where(learner_sessions.c.learner_id == learner_id)
                 .group_by(learner_sessions.c.id)
-                .order_by(learner_sessions.c.started_at, learner_sessions.c.id)
+                .order_by(desc(learner_sessions.c.started_at), desc(learner_sessions.c.id))
+                .limit(REPORT_SESSIONS)
+            )
+            sessions_total = await conn.scalar(
+                select(func.count())
+                .select_from(learner_sessions)
+                .where(learner_sessions.c.learner_id == learner_id)
             )
             totals = (
                 await conn.execute(
@@ -369,12 +484,14 @@ class LearnerStore:
                     "words_per_minute": None if row.wpm is None else round(float(row.wpm), 1),
                 }
                 for row in per_session
-            ]
+            ][::-1]
+            changes = [{"at": _iso(at), "level": level} for at, level in history][::-1]
             return {
-                "learner_id": learner_id,
+                "learner_id": learner_of(learner_id),
                 "level": profile.level,
-                "level_history": [{"at": _iso(at), "level": level} for at, level in history],
+                "level_history": changes,
                 "sessions": sessions,
+                "sessions_total": int(sessions_total or 0),
                 "turns": int(totals[0]),
                 "words_per_minute": None if totals[1] is None else round(float(totals[1]), 1),
                 "corrections": {
@@ -395,20 +512,28 @@ class LearnerStore:
             row = (await conn.execute(select(learners).where(learners.c.id == learner_id))).first()
             if row is None:
                 return None
-            data: dict[str, Any] = {"learner": _rows([row])[0]}
+            learner = _rows([row])[0]
+            learner["id"] = learner_of(learner_id)
+            data: dict[str, Any] = {"learner": learner}
             for table in reversed(LEARNER_TABLES):
                 result = await conn.execute(
                     select(table)
                     .where(table.c.learner_id == learner_id)
                     .order_by(*table.primary_key)
                 )
-                data[table.name] = _rows(result.all())
+                rows = _rows(result.all())
+                for item in rows:
+                    item["learner_id"] = learner["id"]
+                data[table.name] = rows
             return data
 
     # --- erasure ------------------------------------------------------------------------------
 
     async def delete(self, learner_id: str) -> bool:
-        """Erase everything about a learner; False when there was nothing."""
+        """Erase everything about a learner; False when there was nothing. What the writer
+        still holds of them (`on_delete`) is dropped first."""
+        for forget in self.on_delete:
+            await forget(learner_id)
         async with self._require().begin() as conn:
             return await self._erase(conn, [learner_id]) > 0
 

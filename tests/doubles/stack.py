@@ -44,8 +44,10 @@ def make_stack(**overrides: Any) -> Iterator[Stack]:
     llm_delay = overrides.pop("llm_delay", 0.0)
     tts_delay = overrides.pop("tts_delay", 0.0)
     with tempfile.TemporaryDirectory(prefix="parle-stack-") as folder:
-        # The learner store in a throwaway file, never the user's ~/.cache/parle/parle.db.
+        # The learner store in a throwaway file, never the user's ~/.cache/parle/parle.db;
+        # its journal (an unreachable database's turns) too.
         overrides.setdefault("database_url", f"sqlite:///{folder}/parle.db")
+        overrides.setdefault("cache_dir", folder)
         stack = Stack(load_settings(**overrides), llm_delay=llm_delay, tts_delay=tts_delay)
         try:
             yield stack

@@ -143,7 +143,9 @@ def test_webrtc_mode_joins_the_room_its_token_names(
     assert claims.video.room == grant["room"] and claims.video.room_join
     assert claims.identity == grant["identity"]
     # The learner the page remembers is the one the agent will know in the room.
-    assert claims.attributes == {"parle.level": "B1", "parle.learner": state["learnerId"]}
+    assert claims.attributes == {
+        "parle.level": "B1", "parle.learner": state["learnerId"], "parle.tenant": "default"
+    }  # fmt: skip
     assert [a.agent_name for a in claims.room_config.agents] == ["parle-tutor"]
     # No LiveKit server there: a clear error.
     assert state["errors"] and state["errors"][0].startswith("Não consegui iniciar a chamada")

@@ -33,6 +33,7 @@ from agent.plugins import ParleLLM, ParleSTT, ParleTTS
 from agent.tutor import TutorAgent
 from harness.uvicorn_thread import free_port
 from harness.voice import LearnerMicrophone, Speaker
+from parle.tenants import key_tenant
 from parle.tutor.prompts import system_prompt, turn_reminder
 from tests.doubles.stack import Stack, make_stack
 from tests.integration.test_agent_phone import SIP, STANDARD, remote_participant
@@ -59,7 +60,13 @@ def stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stack]:
     from agent.plugins import _http
     from parle.config import load_settings
 
-    with make_stack(api_keys="k1", database_url=f"sqlite:///{tmp_path / 'learners.db'}") as stack:
+    # k1: the worker's key and the app's, of the tenant named `default` (the one a participant
+    # without `parle.tenant` belongs to); tests/integration/test_tenants.py has several.
+    with make_stack(
+        api_keys="default:k1",
+        agent_api_keys="k1",
+        database_url=f"sqlite:///{tmp_path / 'learners.db'}",
+    ) as stack:
         stack.llm.tokens = list(REPLY)
         agent_settings = load_settings(
             server_url=stack.url, llm_url=stack.llm.url, server_api_key="k1", level="A2"
@@ -283,12 +290,17 @@ def test_the_token_carries_the_learner() -> None:
         url = f"{stack.url}/api/token"
         body = httpx.post(url, json={"learner_id": "ana", "level": "b1"}, headers=KEY).json()
         claims = jwt.decode(body["token"], secret, algorithms=["HS256"])
-        assert claims["attributes"] == {"parle.learner": "ana", "parle.level": "B1"}
+        tenant = key_tenant("k1")  # a bare key is a tenant of its own
+        assert claims["attributes"] == {
+            "parle.learner": "ana", "parle.level": "B1", "parle.tenant": tenant
+        }  # fmt: skip
+        assert claims["video"].get("canUpdateOwnMetadata") is False  # theirs to read only
         assert body["identity"].startswith("learner-")  # the server still names the identity
         bad = httpx.post(url, json={"learner_id": "ana maria"}, headers=KEY)
         assert bad.status_code == 422 and bad.json()["error"]["code"] == "bad_learner_id"
         plain = httpx.post(url, json={}, headers=KEY).json()
-        assert not jwt.decode(plain["token"], secret, algorithms=["HS256"]).get("attributes")
+        attributes = jwt.decode(plain["token"], secret, algorithms=["HS256"])["attributes"]
+        assert attributes == {"parle.tenant": tenant}
 
 
 async def test_an_unreachable_server_never_disturbs_the_session(

@@ -176,6 +176,21 @@ def test_an_agent_keys_rooms_are_clients_of_their_own_and_no_one_elses_are() -> 
         assert [as_room("app-key", "r1"), as_room("app-key", "r2")] == [200, 429]
 
 
+def test_without_keys_a_workers_rooms_are_clients_of_their_own() -> None:
+    """A laptop (keyless, loopback) running two calls at once: each room the worker names has
+    its own budget, as with an agent key; without the header, one address is one client."""
+    with serve(client_turns_per_minute=1) as server:
+        path = "/v1/audio/transcriptions"
+
+        def as_room(room: str | None) -> int:
+            headers = {"x-parle-room": room} if room else {}
+            return post_audio(server, path, headers=headers).status_code
+
+        assert [as_room("aula-1"), as_room("aula-2"), as_room("aula-1")] == [200, 200, 429]
+        assert [as_room(None), as_room(None)] == [200, 429]
+        assert as_room("not a room!") == 429  # a malformed name is the address's own budget
+
+
 # --- 2. a language the recognizer does not know is the client's error -----------------------
 
 
@@ -266,7 +281,7 @@ def test_headers_sent_slowly_are_cut_off() -> None:
     with serve(header_timeout_s=1.0) as server:
         sock = raw_connection(server)
         with sock:
-            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\n")
             started, answer = time.monotonic(), b""
             while time.monotonic() - started < 8:  # a slowloris: a header line every 0.2 s
                 try:
@@ -295,7 +310,7 @@ def test_a_connection_that_sends_nothing_is_closed() -> None:
 def test_body_sent_slowly_is_cut_off() -> None:
     with serve(body_timeout_s=1.0) as server, raw_connection(server) as sock:
         sock.sendall(
-            b"POST /api/reset HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /api/reset HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
             b"Content-Length: 1000\r\n\r\n{"
         )
         started, answer = time.monotonic(), b""
@@ -318,7 +333,7 @@ def test_body_sent_slowly_is_cut_off() -> None:
 
 
 WS_UPGRADE = (
-    b"Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Host: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
 )
 
@@ -350,7 +365,7 @@ def test_keep_alive_requests_and_websockets_still_work_through_the_guard() -> No
             for _ in range(2):  # two requests on one connection, each head in two pieces
                 sock.sendall(b"GET /health HTTP/1.1\r\n")
                 time.sleep(0.1)
-                sock.sendall(b"Host: x\r\n\r\n")
+                sock.sendall(b"Host: localhost\r\n\r\n")
                 answer = b""
                 while b'"ok"}' not in answer:
                     answer += sock.recv(4096)
@@ -392,8 +407,8 @@ def test_chunked_json_over_the_cap_is_413_while_it_streams(path: str) -> None:
     # refusal into a 400, after reading the whole body).
     with serve() as server, raw_connection(server) as sock:
         sock.sendall(
-            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n".encode()
-            + b"Transfer-Encoding: chunked\r\n\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: localhost\r\n".encode()
+            + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
         )
         chunk = b"4000\r\n" + b" " * 0x4000 + b"\r\n"
         sent = 0
@@ -484,7 +499,7 @@ def test_logs_at_info_are_json_lines_without_keys_or_tracebacks() -> None:
         # An abandoned upload: a declared 200 kB body, 10 kB of it, then the client is gone.
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             sock.sendall(
-                b"POST /api/stream-audio HTTP/1.1\r\nHost: x\r\nX-API-Key: " + key.encode()
+                b"POST /api/stream-audio HTTP/1.1\r\nHost: localhost\r\nX-API-Key: " + key.encode()
                 + b"\r\nContent-Type: multipart/form-data; boundary=b\r\n"
                 b"Content-Length: 200000\r\n\r\n--b\r\nContent-Disposition: form-data; "
                 b'name="audio"; filename="a.wav"\r\n\r\n' + b"\x00" * 10_000

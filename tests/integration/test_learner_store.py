@@ -18,6 +18,7 @@ from parle.sessions import SessionMemory
 from parle.store import LearnerStore, StoreConfigError, StoreRecorder, database_url
 from parle.store.schema import metadata
 from parle.store.store import SessionRef, utcnow
+from parle.tenants import DEFAULT_TENANT, store_key
 from parle.tutor.corrections import Correction
 
 
@@ -230,3 +231,65 @@ async def test_a_full_queue_drops_and_counts(tmp_path: Path) -> None:
     recorder.turn_finished(memory, turn("Um."))
     recorder.turn_finished(memory, turn("Dois."))  # the queue holds 2: this one is dropped
     assert errors == ["queue_full"]
+
+
+async def test_records_made_before_tenants_go_to_the_default_tenant(db_url: str) -> None:
+    """A database of the first migration, with a learner in it: after the upgrade the
+    learner, every row of theirs, belongs to the `default` tenant (a keyless server's, or a
+    key named `default:`), and their report reads as before."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from parle.store import database as db
+
+    engine = db.create_engine(db_url)
+
+    def to_first(connection: object) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(db.MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+
+    at = utcnow()
+    async with engine.begin() as conn:
+        await conn.run_sync(to_first)
+        await conn.execute(text("INSERT INTO learners VALUES ('ana', 'B1', :at, :at)"), {"at": at})
+        await conn.execute(
+            text(
+                "INSERT INTO learner_sessions (learner_id, session_key, started_at, start_level)"
+                " VALUES ('ana', 's1', :at, 'B1')"
+            ),
+            {"at": at},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO turns (learner_id, session_id, at, transcript, reply, level,"
+                " speech_s, words, timings) VALUES ('ana', 1, :at, 'Eu moro no Porto.', 'Legal!',"
+                " 'B1', 2.0, 4, '{}')"
+            ),
+            {"at": at},
+        )
+        await conn.execute(
+            text("INSERT INTO vocabulary VALUES ('ana', 'porto', :at, :at, 1)"), {"at": at}
+        )
+    await engine.dispose()
+
+    store = LearnerStore(db_url)
+    await store.start()
+    try:
+        report = await store.report(store_key(DEFAULT_TENANT, "ana"))
+        assert report is not None
+        assert report["learner_id"] == "ana" and report["turns"] == 1
+        assert report["level"] == "B1" and report["vocabulary"]["total"] == 1
+        assert await store.report("ana") is None  # no row is left under the bare id
+        assert await store.report(store_key("acme", "ana")) is None
+        # Two tenants' learners of one id are two learners, with ids of the longest kind.
+        long_id = "x" * 128
+        for tenant in ("acme", "t" * 64):
+            ref = SessionRef(store_key(tenant, long_id), "s", utcnow(), "A2")
+            await store.record_turn(ref, turn("Oi."), utcnow())
+        acme = await store.report(store_key("acme", long_id))
+        assert acme is not None and acme["turns"] == 1 and acme["learner_id"] == long_id
+    finally:
+        await store.close()

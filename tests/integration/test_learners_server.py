@@ -88,7 +88,7 @@ def test_a_returning_learner_keeps_level_and_profile_across_a_restart(database: 
         sse_turn(stack, session_id="third", learner_id="ana")
         third = last_request(stack)
         assert third[0]["content"] == system_prompt("B2")
-        assert "chama-se Ana" in third[1]["content"]
+        assert 'chama-se "Ana"' in third[1]["content"]
         # An anonymous session is as before: no note, the default level, nothing stored.
         sse_turn(stack, session_id="anonymous")
         anonymous = last_request(stack)
@@ -190,3 +190,54 @@ def test_turns_go_on_without_a_database() -> None:
         metrics = httpx.get(f"{stack.url}/metrics", timeout=10).text
         assert 'parle_store_errors_total{op="connect"} 1.0' in metrics
         assert 'parle_store_errors_total{op="write"}' in metrics
+
+
+async def test_a_long_record_is_bounded_and_drawn_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A learner of years: the report holds the latest sessions (and counts them all), and
+    drawing its page never holds up the server's other work (the learners' audio)."""
+    import asyncio
+    import time
+
+    from bridge.routes import learners
+    from parle.store import LearnerStore, database_url
+    from parle.store.store import REPORT_SESSIONS, SessionRef, utcnow
+    from parle.tenants import DEFAULT_TENANT, store_key
+    from tests.integration.test_learner_store import turn
+
+    url = f"sqlite:///{tmp_path / 'long.db'}"
+    store = LearnerStore(database_url(url, tmp_path))
+    await store.start()
+    total = REPORT_SESSIONS + 20
+    for n in range(total):
+        ref = SessionRef(store_key(DEFAULT_TENANT, "avo"), f"s{n}", utcnow(), "B1")
+        await store.record_turn(ref, turn("Eu moro em Lisboa."), utcnow())
+    await store.close()
+
+    drawn = learners.render_report
+
+    def slow_render(report: dict[str, Any]) -> str:
+        time.sleep(1.0)  # a chart-heavy page on a slow box
+        return drawn(report)
+
+    monkeypatch.setattr(learners, "render_report", slow_render)
+    with make_stack(database_url=url) as stack:
+        async with httpx.AsyncClient(base_url=stack.url, timeout=10) as client:
+            report = (await client.get("/api/learners/avo")).json()
+        assert report["sessions_total"] == total and len(report["sessions"]) == REPORT_SESSIONS
+        assert report["sessions"][-1]["session_id"] == f"s{total - 1}"  # the latest, in order
+        assert report["turns"] == total
+        async with httpx.AsyncClient(base_url=stack.url, timeout=10) as client:
+            page = asyncio.create_task(client.get("/api/learners/avo/report"))
+            await asyncio.sleep(0.3)  # the page is being drawn
+            started = time.monotonic()
+            assert (await client.get("/health")).status_code == 200
+            assert time.monotonic() - started < 0.5  # not waiting for the drawing
+            answer = await page
+        assert answer.status_code == 200 and f"#{total}" in answer.text
+        assert answer.headers["content-security-policy"].startswith("default-src 'none'")
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["x-frame-options"] == "SAMEORIGIN"  # the web client frames it
+        assert "frame-ancestors 'self'" in answer.headers["content-security-policy"]
+        assert answer.headers["referrer-policy"] == "no-referrer"

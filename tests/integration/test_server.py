@@ -17,6 +17,7 @@ import httpx
 import pytest
 import websockets
 
+from parle.tenants import key_tenant
 from tests.doubles.clients import parse_sse, receive_turn
 from tests.doubles.learner import speech_wav
 from tests.doubles.stack import REPLY, Stack, make_stack
@@ -485,7 +486,7 @@ def test_livekit_token_is_room_scoped_short_lived_and_dispatches_the_tutor() -> 
         assert claims["video"]["room"] == body["room"] and claims["video"]["roomJoin"] is True
         assert 0 < claims["exp"] - claims["nbf"] <= 300
         assert claims["roomConfig"]["agents"][0]["agentName"] == "parle-tutor"
-        assert claims["attributes"] == {"parle.level": "B1"}
+        assert claims["attributes"] == {"parle.level": "B1", "parle.tenant": key_tenant("k1")}
         assert body["url"] == "wss://lk.example" and body["expires_in"] == 300
         fresh = httpx.post(url, headers=headers).json()
         assert fresh["room"].startswith("parle-") and fresh["room"] != body["room"]
