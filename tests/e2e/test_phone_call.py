@@ -168,11 +168,18 @@ async def test_hanging_up_mid_reply_stops_its_llm_stream(
         assert len(stack.relay.streams) > streams_before
         reply = stack.relay.streams[-1]
         assert not reply.finished, "the reply was written before the tutor spoke"
-    finally:
-        hung_up = time.monotonic()
-        await caller.leave()
+    except BaseException:
         stack.relay.pace_s = stack.relay.hold_end_s = 0.0
-    await caller.until("the LLM stream stayed open", lambda: reply.ended_at, 30)
+        await caller.leave()
+        raise
+    hung_up = time.monotonic()
+    await caller.leave()
+    try:
+        await caller.until("the LLM stream stayed open", lambda: reply.ended_at, 30)
+    finally:
+        # Only now: set at once after the hang-up, the relay wrote the rest of the reply before
+        # the tutor had heard of it, and the stream ended "finished" (seen in a full run).
+        stack.relay.pace_s = stack.relay.hold_end_s = 0.0
     assert reply.closed_early and not reply.finished
     assert reply.ended_at is not None and reply.ended_at > hung_up - 1.0
 
