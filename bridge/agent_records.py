@@ -14,9 +14,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bridge.openapi import ID_SCHEMA
 from bridge.schemas import AgentTurnReport
 from parle.recording import TurnRecord
-from parle.tenants import DEFAULT_TENANT, ID_PATTERN, TENANT_PATTERN
+from parle.tenants import DEFAULT_TENANT, TENANT_PATTERN
 from parle.tutor.corrections import KINDS, Correction
 from parle.tutor.levels import LEVELS
 
@@ -25,9 +26,8 @@ Level = Annotated[str, Field(pattern=f"^({'|'.join(LEVELS)})$")]
 # so that a bad id gets its stable code (`bad_learner_id`, `bad_session_id`). A required id
 # is not empty here: the routes take an empty session id for an absent one (a new session).
 # The schema states the rule all the same.
-_RULE = {"pattern": ID_PATTERN, "maxLength": 128}
-Id = Annotated[str, Field(json_schema_extra=_RULE)]
-RequiredId = Annotated[str, Field(min_length=1, json_schema_extra=_RULE)]
+Id = Annotated[str, Field(json_schema_extra=ID_SCHEMA)]
+RequiredId = Annotated[str, Field(min_length=1, json_schema_extra=ID_SCHEMA)]
 Tenant = Annotated[str, Field(pattern=TENANT_PATTERN)]
 MAX_TRANSCRIPT, MAX_REPLY = 4000, 8000
 

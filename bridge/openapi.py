@@ -1,5 +1,6 @@
 """What `/openapi.json` says about the routes that read their request by hand (multipart
-uploads) and about the error body every route shares; FastAPI cannot infer either."""
+uploads), about the error body every route shares, and about ids (the rule the routes check
+themselves); FastAPI cannot infer any of it."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ from pydantic import BaseModel
 from parle.tenants import ID_PATTERN
 from parle.tutor.levels import LEVELS
 
+# The id rule as a schema states it: a field holding a session's, a learner's or a room's id.
+# The routes check the rule themselves (`bridge.inputs`), to answer with its own error code.
+ID_SCHEMA: dict[str, Any] = {"pattern": ID_PATTERN, "maxLength": 128}
+
 
 def id_field(description: str) -> dict[str, Any]:
     """A multipart field holding an id: the id rule, as every door checks it."""
-    return {"description": description, "pattern": ID_PATTERN, "maxLength": 128}
+    return {"description": description, **ID_SCHEMA}
 
 
 def level_field() -> dict[str, Any]:

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
@@ -33,32 +33,31 @@ def presented_key(connection: HTTPConnection) -> str | None:
     return connection.headers.get("x-api-key") or connection.query_params.get("api_key")
 
 
-def key_is_valid(keys: list[str], presented: str | None) -> bool:
-    """True when no keys are configured, or `presented` equals one of them."""
-    if not keys:
-        return True
-    if not presented:
-        return False
-    given = presented.encode()
-    # Compare against every key so the time taken does not tell which one nearly matched.
-    matches = [hmac.compare_digest(given, key.encode()) for key in keys]
-    return any(matches)
-
-
-def tenant_of(connection: HTTPConnection, key_tenants: Mapping[str, str]) -> str | None:
-    """The tenant a request acts for: its key's when keys are on (None for a missing or
-    wrong key), else the default tenant. Every key is compared, as in `key_is_valid`."""
-    if not key_tenants:
-        return DEFAULT_TENANT
-    presented = presented_key(connection)
+def _matching_key(keys: Iterable[str], presented: str | None) -> str | None:
+    """The one of `keys` that `presented` equals, else None."""
     if not presented:
         return None
     given = presented.encode()
     found = None
-    for key, tenant in key_tenants.items():
+    # Compare against every key so the time taken does not tell which one nearly matched.
+    for key in keys:
         if hmac.compare_digest(given, key.encode()):
-            found = tenant
+            found = key
     return found
+
+
+def key_is_valid(keys: list[str], presented: str | None) -> bool:
+    """True when no keys are configured, or `presented` equals one of them."""
+    return not keys or _matching_key(keys, presented) is not None
+
+
+def tenant_of(connection: HTTPConnection, key_tenants: Mapping[str, str]) -> str | None:
+    """The tenant a request acts for: its key's when keys are on (None for a missing or
+    wrong key), else the default tenant."""
+    if not key_tenants:
+        return DEFAULT_TENANT
+    key = _matching_key(key_tenants, presented_key(connection))
+    return None if key is None else key_tenants[key]
 
 
 # A room's name as the agent sends it (`X-Parle-Room`): what a session id may be.
@@ -99,7 +98,7 @@ def origin_allowed(connection: HTTPConnection, allowed: list[str]) -> bool:
     return _same_origin(origin, connection.headers.get("host", ""))
 
 
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 _WILDCARDS = frozenset({"0.0.0.0", "::", ""})
 
 
@@ -130,10 +129,9 @@ def host_names(bound: str, allowed: list[str]) -> frozenset[str] | None:
     names are unknown; it only runs with --insecure-no-keys)."""
     if bound in _WILDCARDS and not allowed:
         return None
-    names = set(LOOPBACK_NAMES) | {name.lower() for name in allowed}
-    if bound not in _WILDCARDS:
-        names.add(bound.lower())
-    return frozenset(names)
+    listed = allowed if bound in _WILDCARDS else [*allowed, bound]
+    # As `host_allowed` reads them: lowercase, an IPv6 literal without its brackets.
+    return LOOPBACK_NAMES | {name.strip("[]").lower() for name in listed}
 
 
 def host_allowed(connection: HTTPConnection, names: frozenset[str]) -> bool:
@@ -142,12 +140,10 @@ def host_allowed(connection: HTTPConnection, names: frozenset[str]) -> bool:
     own name and is refused."""
     header = connection.headers.get("host", "")
     try:
-        name = urlsplit("//" + header).hostname or ""
+        name = urlsplit("//" + header).hostname  # lowercase, an IPv6 literal unbracketed
     except ValueError:
         return False
-    if ":" in name:  # urlsplit drops an IPv6 literal's brackets
-        name = f"[{name}]"
-    return name.lower() in names or name.strip("[]").lower() in names
+    return name in names
 
 
 def cross_site(connection: HTTPConnection, allowed_origins: list[str]) -> bool:

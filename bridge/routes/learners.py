@@ -21,20 +21,20 @@ from bridge.agent_records import AgentSessionRequest, AgentSessionStart, AgentTu
 from bridge.deps import ServicesDep, TenantDep
 from bridge.errors import ApiError
 from bridge.inputs import check_learner_id, check_session_id
-from bridge.openapi import error_responses
+from bridge.openapi import ID_SCHEMA, error_responses
 from bridge.report import render_report
 from bridge.security import key_is_valid, presented_key
 from bridge.services import Services
 from parle.sessions import SessionMemory
 from parle.store import LearnerStore, StoreRecorder
-from parle.tenants import DEFAULT_TENANT, ID_PATTERN, store_key
+from parle.tenants import DEFAULT_TENANT, store_key
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 # A learner id in a path: the id rule, stated in the OpenAPI schema; checked by the route
 # (`check_learner_id`), which answers a bad one with its own code (`bad_learner_id`).
-LearnerPath = Annotated[str, Path(json_schema_extra={"pattern": ID_PATTERN, "maxLength": 128})]
+LearnerPath = Annotated[str, Path(json_schema_extra=ID_SCHEMA)]
 
 # The report is a page a learner opens in a browser: nothing on it runs or loads, and only
 # this server's own page may frame it (the web client shows it after "Terminar").

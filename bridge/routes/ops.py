@@ -12,10 +12,9 @@ from pydantic import BaseModel, Field
 from bridge.deps import ServicesDep
 from bridge.errors import ApiError
 from bridge.inputs import check_session_id
-from bridge.openapi import error_responses
+from bridge.openapi import ID_SCHEMA, error_responses
 from bridge.schemas import AgentTurnReport
 from parle.store import StoreState
-from parle.tenants import ID_PATTERN
 
 router = APIRouter()
 
@@ -65,7 +64,7 @@ async def agent_metrics(services: ServicesDep, report: AgentTurnReport) -> Respo
 
 class ResetRequest(BaseModel):
     # The id rule in the schema; checked by the route (`bad_session_id`).
-    session_id: str = Field(json_schema_extra={"pattern": ID_PATTERN, "maxLength": 128})
+    session_id: str = Field(json_schema_extra=ID_SCHEMA)
 
 
 @router.post(

@@ -16,8 +16,8 @@ from pydantic import BaseModel, Field
 from bridge.deps import ServicesDep, TenantDep
 from bridge.errors import ApiError
 from bridge.inputs import check_learner_id, check_level, check_scenario, check_session_id
-from bridge.openapi import error_responses
-from parle.tenants import ID_PATTERN, TENANT_ATTRIBUTE
+from bridge.openapi import ID_SCHEMA, error_responses
+from parle.tenants import TENANT_ATTRIBUTE
 
 router = APIRouter()
 
@@ -25,7 +25,7 @@ AGENT_NAME = "parle-tutor"  # the name the worker registers (agent/worker.py)
 
 
 # The id rule in the schema; the route checks it (`bad_session_id`, `bad_learner_id`).
-_ID = Field(default=None, json_schema_extra={"pattern": ID_PATTERN, "maxLength": 128})
+_ID = Field(default=None, json_schema_extra=ID_SCHEMA)
 
 
 class TokenRequest(BaseModel):

@@ -15,8 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from parle.tenants import ID_PATTERN
 from parle.turn import MAX_TYPED_CHARS
 
-_ID = ID_PATTERN
-
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:20]}"
@@ -69,8 +67,8 @@ class ParleIn(BaseModel):
     level: (
         Literal["A1", "A2", "B1", "B2", "C1", "C2", "a1", "a2", "b1", "b2", "c1", "c2"] | None
     ) = None
-    learner_id: str | None = Field(default=None, pattern=_ID)
-    scenario: str | None = Field(default=None, pattern=_ID)
+    learner_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    scenario: str | None = Field(default=None, pattern=ID_PATTERN)
 
 
 class SessionIn(_Lenient):

@@ -132,11 +132,15 @@ def file_identity(path: Path) -> tuple[int, int] | None:
     return found.st_dev, found.st_ino
 
 
+def _header(path: Path) -> bytes:
+    """The file's first bytes, as many as SQLite's header has."""
+    with path.open("rb") as file:
+        return file.read(len(SQLITE_MAGIC))
+
+
 def _looks_like_sqlite(path: Path) -> bool:
     """An empty file (a database about to be made) or one that begins as SQLite's do."""
-    with path.open("rb") as file:
-        head = file.read(len(SQLITE_MAGIC))
-    return head in (b"", SQLITE_MAGIC)
+    return _header(path) in (b"", SQLITE_MAGIC)
 
 
 def check_sqlite_file(path: Path, identity: tuple[int, int] | None) -> None:
@@ -149,8 +153,7 @@ def check_sqlite_file(path: Path, identity: tuple[int, int] | None) -> None:
     if identity is not None and found != identity:
         raise StoreFileError("the SQLite file was replaced")
     try:
-        with path.open("rb") as file:
-            head = file.read(len(SQLITE_MAGIC))
+        head = _header(path)
     except OSError:
         head = b""
     if head != SQLITE_MAGIC:  # a connected database is never empty: WAL mode wrote its header

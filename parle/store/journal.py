@@ -141,7 +141,7 @@ class Journal:
         lines: list[bytes] = []
         size = self.size
         for item in items:
-            line = json.dumps(encode(item), ensure_ascii=False).encode() + b"\n"
+            line = _line(item)
             if size + len(line) > self.max_bytes:
                 break
             lines.append(line)
@@ -173,9 +173,7 @@ class Journal:
 
     def replace(self, items: list[Item]) -> None:
         """The journal becomes `items` (what is left to replay)."""
-        self._rewrite(
-            [json.dumps(encode(item), ensure_ascii=False).encode() + b"\n" for item in items]
-        )
+        self._rewrite([_line(item) for item in items])
 
     def drop_learner(self, learner_id: str) -> int:
         """Forget a learner's records (their erasure); returns how many went."""
@@ -199,6 +197,10 @@ class Journal:
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
         self.items = self.size = 0
+
+
+def _line(item: Item) -> bytes:
+    return json.dumps(encode(item), ensure_ascii=False).encode() + b"\n"
 
 
 def _learner_in(line: bytes) -> str | None:

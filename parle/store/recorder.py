@@ -113,7 +113,8 @@ class StoreRecorder:
         self._delay = backoff_min_s  # before the next connection or replay attempt
         self._next_try = 0.0  # time.monotonic() of that attempt
         self._current: Item | None = None  # being written: journaled if stop() cuts it off
-        self._erased: dict[str, dt.datetime] = {}  # learner: when (their older records go)
+        # Learner: when erased (their older records go); only while records are pending.
+        self._erased: dict[str, dt.datetime] = {}
         self._closing = False
         store.on_delete.append(self._forget)
 
@@ -270,6 +271,8 @@ class StoreRecorder:
             finally:
                 self._queue.task_done()
             self._current = None  # not when cancelled: stop() journals it
+            if not self._pending():
+                self._erased.clear()  # no record left that an erasure could outdate
 
     async def _recover(self) -> None:
         """Connect again, and replay the journal, when due (on the backoff)."""
@@ -419,10 +422,16 @@ class StoreRecorder:
 
     async def _forget(self, learner_id: str) -> None:
         """A learner is erased (`LearnerStore.delete`): their records not yet written go."""
+        if not self._pending():
+            return
         self._erased[learner_id] = utcnow()
         if self._journal is not None and self._journal.items:
             async with self._journal_lock:
                 await asyncio.to_thread(self._journal.drop_learner, learner_id)
+
+    def _pending(self) -> bool:
+        """Records not yet in the database: being written, queued, or in the journal."""
+        return self._current is not None or not self._queue.empty() or bool(self.journal_items)
 
     def _erased_before(self, item: Item) -> bool:
         erased = self._erased.get(item_learner(item))

@@ -439,11 +439,6 @@ class LearnerStore:
                 .order_by(desc(learner_sessions.c.started_at), desc(learner_sessions.c.id))
                 .limit(REPORT_SESSIONS)
             )
-            sessions_total = await conn.scalar(
-                select(func.count())
-                .select_from(learner_sessions)
-                .where(learner_sessions.c.learner_id == learner_id)
-            )
             totals = (
                 await conn.execute(
                     select(func.count(turns.c.id), func.avg(turns.c.words_per_minute)).where(
@@ -491,7 +486,7 @@ class LearnerStore:
                 "level": profile.level,
                 "level_history": changes,
                 "sessions": sessions,
-                "sessions_total": int(sessions_total or 0),
+                "sessions_total": profile.sessions,  # counted by `profile` already
                 "turns": int(totals[0]),
                 "words_per_minute": None if totals[1] is None else round(float(totals[1]), 1),
                 "corrections": {

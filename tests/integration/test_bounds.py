@@ -47,11 +47,6 @@ def words(count: int) -> str:
     return ("Eu gosto de ler livros e de andar no parque. " * (count // 40 + 1))[:count].strip()
 
 
-def item(*texts: str) -> dict[str, Any]:
-    content = [{"type": "input_text", "text": text} for text in texts]
-    return {"type": "message", "role": "user", "content": content}
-
-
 # --- realtime text awaiting a response: a typed turn at most ----------------------------------
 
 
@@ -60,10 +55,10 @@ async def test_realtime_text_past_a_typed_turn_is_refused() -> None:
         async with connect(stack) as client:
             await client.until("session.created")
             whole = words(MAX_TYPED_CHARS)
-            await client.send("conversation.item.create", item=item(whole))
+            await client.type_text(whole)
             await client.until("conversation.item.added")
             # One character more, in a second item or in a second part: refused, not kept.
-            await client.send("conversation.item.create", item=item("a"), event_id="e1")
+            await client.type_text("a", event_id="e1")
             error = (await client.until("error"))["error"]
             assert (error["code"], error["event_id"]) == ("text_too_long", "e1")
             assert error["type"] == "invalid_request_error"
@@ -72,7 +67,7 @@ async def test_realtime_text_past_a_typed_turn_is_refused() -> None:
             assert done["response"]["status"] == "completed"
             assert stack.llm.requests[-1]["messages"][-2] == {"role": "user", "content": whole}
             half = words(MAX_TYPED_CHARS // 2 + 1)
-            await client.send("conversation.item.create", item=item(half, half), event_id="e2")
+            await client.type_text(half, half, event_id="e2")
             error = (await client.until("error"))["error"]
             assert (error["code"], error["event_id"]) == ("text_too_long", "e2")
             assert len(client.of("conversation.item.added")) == 1
@@ -168,7 +163,7 @@ def limited_server(limit: int, over: Literal["empty", "refuse"]) -> Iterator[Lim
 
 
 async def typed_turn(client: Client, text: str) -> dict[str, Any]:
-    await client.send("conversation.item.create", item=item(text))
+    await client.type_text(text)
     await client.send("response.create")
     return dict((await client.until("response.done"))["response"])
 
@@ -254,7 +249,7 @@ async def test_a_realtime_client_that_stops_reading_is_closed() -> None:
             deadline = time.monotonic() + 30  # the client's own keepalive gives up at 40 s
             while await asyncio.to_thread(metric, stack, refused) == 0:
                 assert time.monotonic() < deadline, "a client that never reads was kept"
-                await client.send("conversation.item.create", item=item("Oi!"))
+                await client.type_text("Oi!")
                 await client.send("response.create")
                 await asyncio.sleep(0.05)
             # Reading again: what was sent before the session ended, then its close.

@@ -76,6 +76,12 @@ class Client:
     async def send(self, kind: str, **fields: Any) -> None:
         await self.ws.send(json.dumps({"type": kind, **fields}))
 
+    async def type_text(self, *texts: str, **fields: Any) -> None:
+        """A typed learner message (`conversation.item.create`), a part a text."""
+        content = [{"type": "input_text", "text": text} for text in texts]
+        item = {"type": "message", "role": "user", "content": content}
+        await self.send("conversation.item.create", item=item, **fields)
+
     async def append(self, pcm: bytes) -> None:
         await self.send("input_audio_buffer.append", audio=base64.b64encode(pcm).decode())
 
@@ -263,11 +269,7 @@ async def test_pause_mid_sentence_discards_the_speculation() -> None:
             )
             # Discarded speculations are no cancelled turns, and leave nothing in memory.
             assert metric(stack, 'parle_turns_total{outcome="cancelled",protocol="realtime"}') == 0
-            await client.send(
-                "conversation.item.create",
-                item={"type": "message", "role": "user",
-                      "content": [{"type": "input_text", "text": "E você?"}]},
-            )  # fmt: skip
+            await client.type_text("E você?")
             await client.send("response.create")
             await client.until("response.done")
             history = stack.llm.requests[-1]["messages"]
@@ -327,11 +329,7 @@ async def test_barge_in_cancels_and_memory_keeps_what_was_heard() -> None:
         async with connect(stack) as client:
             await client.until("session.created")
             await pcm16k(client)
-            await client.send(
-                "conversation.item.create",
-                item={"type": "message", "role": "user",
-                      "content": [{"type": "input_text", "text": "Oi!"}]},
-            )  # fmt: skip
+            await client.type_text("Oi!")
             await client.send("response.create")
             await client.until("response.created")
             await client.until("response.output_audio.delta")  # the first piece is playing
@@ -414,11 +412,7 @@ async def test_cancel_without_response_and_text_turn() -> None:
             error = await client.until("error")
             assert error["error"]["code"] == "response_cancel_not_active"
             assert error["error"]["event_id"] == "ev1"
-            await client.send(
-                "conversation.item.create",
-                item={"type": "message", "role": "user",
-                      "content": [{"type": "input_text", "text": "Bom dia"}]},
-            )  # fmt: skip
+            await client.type_text("Bom dia")
             added = await client.until("conversation.item.added")
             assert added["item"]["content"][0]["text"] == "Bom dia"
             await client.send("response.create")

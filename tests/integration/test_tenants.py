@@ -113,11 +113,7 @@ async def test_the_websocket_and_realtime_doors_record_under_the_keys_tenant(
         await client.until("session.created")
         await client.send("session.update", session={"parle": {"learner_id": "caio"}})
         await client.until("session.updated")
-        await client.send(
-            "conversation.item.create",
-            item={"type": "message", "role": "user",
-                  "content": [{"type": "input_text", "text": "Eu gosto de futebol."}]},
-        )  # fmt: skip
+        await client.type_text("Eu gosto de futebol.")
         await client.send("response.create")
         assert (await client.until("response.done"))["response"]["status"] == "completed"
     assert learner(stack, BETA, "bia").json()["facts"] == {"job": ["professora"]}
