@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1.7
 # PARLE on a CUDA box: one image for the server (`serve`, the default) and the LiveKit worker
-# (`agent start`). vLLM is not in here: it runs from its own official image (deploy/compose.yaml).
+# (`agent start`), and LanguageTool's HTTP server (compose's `languagetool`: its jars and a Java 17
+# runtime are in here). vLLM is not: it runs from its own official image (deploy/compose.yaml).
 #
 #   docker build -t parle .                                  # weights from a mounted HF cache
 #   docker build -t parle --build-arg BAKE_MODELS=1 \
@@ -16,6 +17,18 @@ WORKDIR /tmp/web
 RUN npm pack --silent livekit-client@2.23.0 \
     && tar xzf livekit-client-*.tgz package/dist/livekit-client.umd.js
 
+# LanguageTool 6.6's jars (~245 MB), pinned in deploy/languagetool/pom.xml and fetched the way
+# scripts/languagetool.sh fetches them (the same pom, the same dependency plugin). Only the pom
+# comes in, so a code change never refetches them.
+FROM maven:3.9.9-eclipse-temurin-17 AS languagetool
+WORKDIR /tmp/languagetool
+COPY deploy/languagetool/pom.xml ./pom.xml
+RUN mvn --batch-mode --quiet -f pom.xml -Dmaven.repo.local=/tmp/m2 \
+        org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+        -DoutputDirectory=/opt/languagetool/lib -DincludeScope=runtime \
+    && ls /opt/languagetool/lib/languagetool-server-*.jar \
+    && rm -rf /tmp/m2
+
 FROM ${CUDA_IMAGE}
 
 ENV DEBIAN_FRONTEND=noninteractive \
@@ -27,9 +40,15 @@ ENV DEBIAN_FRONTEND=noninteractive \
 
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+        openjdk-17-jre-headless \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin parle \
     && python3 -m venv $VIRTUAL_ENV
+
+# LanguageTool's jars before the Python layers: neither a lock nor a code change copies them
+# again. PARLE_GRAMMAR_HOME points PARLE at them (a `parle serve` with no LanguageTool at
+# PARLE_GRAMMAR_URL launches one on loopback from here); compose runs them as `languagetool`.
+COPY --from=languagetool /opt/languagetool/lib /opt/languagetool/lib
 
 # Dependencies in their own layer, pinned with hashes (`make lock` regenerates the file): a
 # code change does not reinstall torch.
@@ -42,7 +61,11 @@ COPY parle ./parle
 COPY bridge ./bridge
 COPY agent ./agent
 COPY --from=web /tmp/web/package/dist/livekit-client.umd.js ./bridge/static/vendor/
-RUN pip install --no-deps . && rm -rf /app/build
+# LanguageTool's logging at WARN, as PARLE's own launch sets it (at INFO it writes lines for
+# every check): the same file, for compose's `languagetool` service.
+RUN pip install --no-deps . && rm -rf /app/build \
+    && python3 -c "from parle.engines.languagetool import LOGBACK_XML as x; \
+        open('/opt/languagetool/logback.xml', 'w', encoding='utf-8').write(x)"
 
 USER parle
 # Models: the Hugging Face cache, a volume in deploy/compose.yaml, or baked in below.
@@ -52,7 +75,8 @@ ENV HOME=/home/parle \
     PARLE_PROFILE=legacy \
     PARLE_HOST=0.0.0.0 \
     PARLE_PORT=8000 \
-    PARLE_LLM_LAUNCH=false
+    PARLE_LLM_LAUNCH=false \
+    PARLE_GRAMMAR_HOME=/opt/languagetool/lib
 
 # BAKE_MODELS=1 fetches the profile's STT/TTS/classifier weights and the agent's VAD and turn
 # detector at build time (the LLM is vLLM's). A token for gated repos comes as a build secret:

@@ -9,9 +9,9 @@ LIVEKIT_CLIENT := livekit-client@2.23.0
 VENDOR_JS      := bridge/static/vendor/livekit-client.umd.js
 
 .PHONY: setup run test test-unit cpu-install-check lint format typecheck bench bench-agent deploy-check lock \
-	web-vendor clean tools livekit-dev bench-livekit bench-pipecat bench-gpu bench-gpu-smoke
+	web-vendor clean tools languagetool livekit-dev bench-livekit bench-pipecat bench-gpu bench-gpu-smoke
 
-setup: $(STAMP) $(VENDOR_JS) tools
+setup: $(STAMP) $(VENDOR_JS) tools languagetool
 
 # Idempotent: re-runs only when pyproject.toml changes (or the venv is gone).
 $(STAMP): pyproject.toml
@@ -38,6 +38,12 @@ $(VENDOR_JS):
 # Go, one line says how to get livekit-server otherwise): scripts/livekit-tools.sh.
 tools:
 	@bash scripts/livekit-tools.sh
+
+# LanguageTool 6.6 (pt-BR grammar, PARLE_GRAMMAR=languagetool), pinned in
+# deploy/languagetool/pom.xml: Maven copies its jars into the cache once (~245 MB); without
+# Java or Maven, one line says how to get them and PARLE keeps its own rules.
+languagetool:
+	@bash scripts/languagetool.sh
 
 # Redis, livekit-server and livekit-sip on loopback, and the tutor's agent worker: with
 # `make run` beside it, the page's "Chamar por WebRTC" talks to the tutor through a real SFU.

@@ -35,6 +35,7 @@ from agent.plugins import ParleLLM, ParleSTT, ParleTTS
 from agent.plugins._http import server_headers, settings
 from agent.tutor import GREETING, PHONE_GREETING, TutorAgent, room_publisher
 from parle.config import Settings
+from parle.engines.base import GrammarChecker
 from parle.logs import JsonFormatter
 from parle.tutor.commands import keypad_command
 from parle.tutor.levels import LEVELS, LevelEstimator
@@ -213,6 +214,21 @@ def room_options(participant: rtc.RemoteParticipant) -> room_io.RoomOptions:
     )
 
 
+def grammar_checker(config: Settings) -> GrammarChecker | None:
+    """The grammar checker of a room's learner (`PARLE_GRAMMAR=languagetool`): the PARLE
+    server's LanguageTool at `PARLE_GRAMMAR_URL` (it is never launched here); none with
+    `rules` or `off`, and then its module is never imported."""
+    if config.grammar != "languagetool":
+        return None
+    from parle.engines.languagetool import REGION_LANGUAGES, LanguageToolChecker
+
+    return LanguageToolChecker(
+        config.grammar_url,
+        timeout_s=config.grammar_timeout_s,
+        language=REGION_LANGUAGES.get(config.region, "pt-BR"),
+    )
+
+
 async def start_tutoring(
     room: rtc.Room, participant: rtc.RemoteParticipant, userdata: dict[str, Any]
 ) -> tuple[AgentSession[Any], TurnMetricsReporter]:
@@ -230,6 +246,7 @@ async def start_tutoring(
     session = build_session(userdata, level, room=label)
     reporter = TurnMetricsReporter()
     reporter.attach(session)
+    grammar = grammar_checker(settings())
     agent = TutorAgent(
         level=level,
         region=settings().region,
@@ -238,14 +255,18 @@ async def start_tutoring(
         greeting=PHONE_GREETING if phone else GREETING,
         scenario=chosen_scenario(participant),  # its opener replaces the greeting
         learner_note=known.note if known is not None else None,
+        grammar=grammar,
+        rules=settings().grammar != "off",
     )
+    job = get_job_context(required=False)
     if link is not None:
         link.attach(session, agent)
-        job = get_job_context(required=False)
         if job is not None:
             # The last turns are sent before the job ends. (`aclose` takes no positional
             # argument: the job would pass its shutdown reason to one.)
             job.add_shutdown_callback(link.aclose)
+    if grammar is not None and job is not None:
+        job.add_shutdown_callback(grammar.aclose)  # its connections, when the room's job ends
     await session.start(agent=agent, room=room, room_options=room_options(participant))
     if phone:
         room.on("sip_dtmf_received", keypad_handler(session, participant.identity))

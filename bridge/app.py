@@ -26,7 +26,7 @@ from bridge.routes import realtime as realtime_route
 from bridge.security import host_names
 from bridge.services import EngineSet, Services
 from parle.config import Settings
-from parle.engines.base import ChatModel, Synthesizer, Transcriber
+from parle.engines.base import ChatModel, GrammarChecker, Synthesizer, Transcriber
 from parle.runtime import ParleRuntime, build_pipeline
 from parle.sessions import SessionStore
 from parle.store import build_recorder
@@ -60,11 +60,19 @@ def create_app(settings: Settings, *, engines: EngineSet | None = None) -> FastA
         chat: ChatModel,
         tts: Synthesizer,
         estimator: LevelEstimator | None,
+        grammar: GrammarChecker | None,
     ) -> None:
         services.pipeline = build_pipeline(
-            settings, transcriber, chat, tts, sessions=services.sessions, estimator=estimator
+            settings,
+            transcriber,
+            chat,
+            tts,
+            sessions=services.sessions,
+            estimator=estimator,
+            grammar=grammar,
         )
         services.pipeline.recorder = services.recorder
+        services.pipeline.grammar_health.on_failure = services.metrics.grammar_failures.inc
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,7 +82,13 @@ def create_app(settings: Settings, *, engines: EngineSet | None = None) -> FastA
             await services.recorder.start()  # migrations; an unreachable database only warns
         if engines is not None:
             services.llm_ready = engines.llm_ready
-            serve_engines(engines.transcriber, engines.chat, engines.synthesizer, engines.estimator)
+            serve_engines(
+                engines.transcriber,
+                engines.chat,
+                engines.synthesizer,
+                engines.estimator,
+                engines.grammar,
+            )
         else:
             runtime = ParleRuntime(settings)
 
@@ -89,7 +103,11 @@ def create_app(settings: Settings, *, engines: EngineSet | None = None) -> FastA
                 assert runtime.transcriber and runtime.chat and runtime.synthesizer
                 services.llm_ready = runtime.llm_server.is_answering if runtime.llm_server else None
                 serve_engines(
-                    runtime.transcriber, runtime.chat, runtime.synthesizer, runtime.estimator
+                    runtime.transcriber,
+                    runtime.chat,
+                    runtime.synthesizer,
+                    runtime.estimator,
+                    runtime.grammar,
                 )
                 log.info("engines loaded", extra={"profile": settings.profile})
 

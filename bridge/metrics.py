@@ -51,6 +51,14 @@ class ServerMetrics:
             "parle_store_journal_items", "Learner store records waiting in the journal",
             registry=self.registry,
         )  # fmt: skip
+        self.grammar_failures = Counter(
+            "parle_grammar_failures_total", "Grammar checks that failed or timed out (the turn "
+            "went on with PARLE's own rules)", registry=self.registry,
+        )  # fmt: skip
+        self.grammar_down = Gauge(
+            "parle_grammar_down", "1 while the grammar checker (LanguageTool) is failing",
+            registry=self.registry,
+        )  # fmt: skip
         self.speculations = Counter(
             "parle_realtime_speculations_total",
             "Realtime replies started before the turn's end was confirmed, by outcome "

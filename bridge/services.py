@@ -17,7 +17,7 @@ from bridge.metrics import ServerMetrics
 from bridge.security import client_id, tenant_of
 from parle import lessons
 from parle.config import Settings
-from parle.engines.base import ChatModel, Synthesizer, Transcriber
+from parle.engines.base import ChatModel, GrammarChecker, Synthesizer, Transcriber
 from parle.errors import EngineTimeoutError, ParleError
 from parle.lessons import LessonAction
 from parle.sessions import SessionStore
@@ -37,6 +37,7 @@ class EngineSet:
     synthesizer: Synthesizer
     estimator: LevelEstimator | None = None
     llm_ready: Callable[[], Awaitable[bool]] | None = None
+    grammar: GrammarChecker | None = None  # LanguageTool's client (parle.tutor.grammar)
 
 
 @dataclass

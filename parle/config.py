@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from parle.tenants import TenantConfigError, parse_api_keys
@@ -17,6 +17,8 @@ from parle.tenants import TenantConfigError, parse_api_keys
 Profile = Literal["gpu", "legacy", "cpu"]
 
 ENV_PREFIX = "PARLE_"
+# The LanguageTool that scripts/languagetool.sh fetches (deploy/languagetool/pom.xml).
+LANGUAGETOOL_VERSION = "6.6"
 
 # What each profile runs (README.md, "Profiles and models"). Keys are Settings field names.
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -124,6 +126,27 @@ class Settings(BaseSettings):
     llm_start_timeout_s: float = Field(default=120.0, gt=0)
     llm_request_timeout_s: float = Field(default=60.0, gt=0)
     llm_gpu_memory_utilization: float = Field(default=0.55, gt=0.0, le=1.0)
+
+    # The learner's grammar. languagetool: LanguageTool (pt-BR, its HTTP server on loopback)
+    # and PARLE's own rules; rules: PARLE's rules only (no Java); off: only what the LLM's
+    # reply says. Where LanguageTool cannot start, PARLE goes on with its own rules.
+    grammar: Literal["languagetool", "rules", "off"] = "languagetool"
+    # LanguageTool's API (`.../v2`); a server already answering there is used as it is.
+    grammar_url: str = "http://127.0.0.1:8010/v2"
+    # Launch LanguageTool there (java, the jars `make setup` fetched) if none answers.
+    grammar_launch: bool = True
+    # The folder of LanguageTool's jars; empty = cache_dir/languagetool/6.6/lib
+    # (scripts/languagetool.sh).
+    grammar_home: Path | None = None
+    # One check may take this long, else the turn goes on without it.
+    grammar_timeout_s: float = Field(default=3.0, gt=0)
+    # The JVM's start (jars, Portuguese rules and the first check's warm-up) on a loaded box.
+    grammar_start_timeout_s: float = Field(default=90.0, gt=0)
+    # CPU priority of a launched LanguageTool (0-19): the JVM must never take the cores the
+    # TTS needs on a small box.
+    grammar_nice: int = Field(default=10, ge=0, le=19)
+    # The JVM's heap (-Xmx), in MB.
+    grammar_memory_mb: int = Field(default=512, ge=128, le=65_536)
 
     # Text to speech.
     # kokoro: ONNX Runtime on the CPU; kokoro-torch: the reference torch model (GPU); qwen3:
@@ -261,6 +284,11 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(default=60.0, gt=0)
     max_connections: int = Field(default=1000, ge=1)
 
+    @field_validator("grammar_home", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @model_validator(mode="after")
     def _fill_profile_defaults(self) -> Settings:
         for name, value in PROFILE_DEFAULTS[self.profile].items():
@@ -274,6 +302,10 @@ class Settings(BaseSettings):
             raise ValueError(str(exc)) from None
         if not self.llm_url.startswith(("http://", "https://")):
             raise ValueError("PARLE_LLM_URL must be an http(s) URL, e.g. http://127.0.0.1:8001/v1")
+        if not self.grammar_url.startswith(("http://", "https://")):
+            raise ValueError(
+                "PARLE_GRAMMAR_URL must be an http(s) URL, e.g. http://127.0.0.1:8010/v2"
+            )
         return self
 
     @property
@@ -308,6 +340,13 @@ class Settings(BaseSettings):
     @property
     def sessions_dir(self) -> Path:
         return self.cache_dir / "sessions"
+
+    @property
+    def grammar_lib(self) -> Path:
+        """The folder of LanguageTool's jars (`PARLE_GRAMMAR_HOME`, else the fetched ones)."""
+        if self.grammar_home is not None:
+            return self.grammar_home
+        return self.cache_dir / "languagetool" / LANGUAGETOOL_VERSION / "lib"
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -71,3 +71,10 @@ class EngineTimeoutError(EngineError):
     """An engine took longer than its time limit; the work was stopped."""
 
     code = "timeout"
+
+
+class GrammarUnavailableError(EngineUnavailableError):
+    """The grammar checker (LanguageTool) does not answer, answered with an error or took too
+    long. Never fails a turn: the turn goes on with PARLE's own rules and the LLM's block."""
+
+    code = "grammar_unavailable"

@@ -150,3 +150,4 @@ class TurnState:
     response: str = ""
     audio_index: int = 0
     tts_started: bool = False
+    llm_correction: Correction | None = None  # the LLM's own block, once the reply is written

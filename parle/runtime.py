@@ -7,15 +7,17 @@ Each engine's module is imported only when the profile builds it (the registries
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from parle.config import Settings
-from parle.engines.base import ChatModel, Synthesizer, Transcriber
+from parle.engines.base import ChatModel, GrammarChecker, Synthesizer, Transcriber
 from parle.engines.chat import OpenAIChatModel
 from parle.engines.llm_server import LlmServer
-from parle.errors import ParleError
+from parle.errors import GrammarUnavailableError, ParleError
 from parle.models import (
     ModelNotFoundError,
     assemble_shipped,
@@ -31,6 +33,11 @@ from parle.turn import TurnPipeline
 from parle.tutor.levels import LevelEstimator
 from parle.tutor.policy import build_estimator
 from parle.tutor.prompts import build_messages
+
+if TYPE_CHECKING:
+    from parle.engines.languagetool import LanguageToolServer
+
+log = logging.getLogger(__name__)
 
 
 class UnsupportedEngineError(ParleError):
@@ -174,6 +181,7 @@ def build_pipeline(
     *,
     sessions: SessionStore | None = None,
     estimator: LevelEstimator | None = None,
+    grammar: GrammarChecker | None = None,
 ) -> TurnPipeline:
     """The turn pipeline over loaded engines, with every limit from `settings`."""
     return TurnPipeline(
@@ -193,7 +201,37 @@ def build_pipeline(
         compute=ComputeGate(settings.compute_slots),
         estimator=estimator,
         region=settings.region,
+        grammar=grammar,
+        rules=settings.grammar != "off",
     )
+
+
+def build_grammar_server(settings: Settings) -> LanguageToolServer | None:
+    """LanguageTool's server when `PARLE_GRAMMAR=languagetool` (not started yet); with `rules`
+    or `off` none, and its module (and Java) is never touched."""
+    if settings.grammar != "languagetool":
+        return None
+    from parle.engines.languagetool import LanguageToolServer
+
+    return LanguageToolServer(settings)
+
+
+async def start_grammar(server: LanguageToolServer | None) -> GrammarChecker | None:
+    """Start LanguageTool (or find it answering) and return its checker. It never fails PARLE's
+    start-up: where it cannot start, one warning, and the turns use PARLE's own rules. One
+    PARLE does not run (`external`: another container, another box) may come up later: its
+    checker is kept, failing (counted, `/ready`'s `grammar: down`) until it answers."""
+    if server is None:
+        return None
+    try:
+        await server.start()
+    except Exception as exc:  # whatever it is, the tutor goes on without LanguageTool
+        reason = str(exc) if isinstance(exc, GrammarUnavailableError) else type(exc).__name__
+        log.warning(
+            "grammar checker unavailable: PARLE keeps its own rules", extra={"reason": reason}
+        )
+        return server.checker() if server.external else None
+    return server.checker()
 
 
 def build_chat(settings: Settings) -> OpenAIChatModel:
@@ -221,6 +259,8 @@ class ParleRuntime:
         self.transcriber: Transcriber | None = None
         self.synthesizer: Synthesizer | None = None
         self.estimator: LevelEstimator | None = None
+        self.grammar_server: LanguageToolServer | None = None
+        self.grammar: GrammarChecker | None = None
         self.pipeline: TurnPipeline | None = None
 
     async def start(self) -> TurnPipeline:
@@ -232,16 +272,23 @@ class ParleRuntime:
         self.transcriber = build_transcriber(settings)
         self.synthesizer = build_synthesizer(settings)
         self.estimator = build_estimator(settings)
-        await asyncio.gather(
+        self.grammar_server = build_grammar_server(settings)
+        _, _, _, _, self.grammar = await asyncio.gather(
             self.llm_server.start(),
             asyncio.to_thread(self.transcriber.load),
             asyncio.to_thread(self.synthesizer.load),
             asyncio.to_thread(self.estimator.load),
+            start_grammar(self.grammar_server),
         )
         self.chat = build_chat(settings)
         await self._warm_up_llm()
         self.pipeline = build_pipeline(
-            settings, self.transcriber, self.chat, self.synthesizer, estimator=self.estimator
+            settings,
+            self.transcriber,
+            self.chat,
+            self.synthesizer,
+            estimator=self.estimator,
+            grammar=self.grammar,
         )
         return self.pipeline
 
@@ -258,6 +305,10 @@ class ParleRuntime:
                 await asyncio.to_thread(engine.close)
         if self.chat is not None:
             await self.chat.aclose()
+        if self.grammar is not None:
+            await self.grammar.aclose()
+        if self.grammar_server is not None:
+            await self.grammar_server.stop()
         if self.llm_server is not None:
             await self.llm_server.stop()
 

@@ -28,6 +28,9 @@ class SessionMemory:
         self.notes: dict[str, str] = {}
         # The lesson: its scenario, corrections, speed steps, the last reply's speech.
         self.lesson = Lesson()
+        # A correction for the next reply to make (parle.tutor.grammar.hint): the checker
+        # found it after this reply was written.
+        self.pending_hint: str | None = None
 
     @property
     def messages(self) -> list[ChatMessage]:

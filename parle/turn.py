@@ -19,7 +19,14 @@ from dataclasses import replace
 from parle import lessons
 from parle.audio import AudioChunk, FloatAudio, decode_audio
 from parle.cutter import SentenceCutter, clean_for_speech
-from parle.engines.base import ChatMessage, ChatModel, Synthesizer, Transcriber, Transcript
+from parle.engines.base import (
+    ChatMessage,
+    ChatModel,
+    GrammarChecker,
+    Synthesizer,
+    Transcriber,
+    Transcript,
+)
 from parle.errors import EngineFailedError, EngineTimeoutError, LlmContextError, ParleError
 from parle.events import (
     AudioEvent,
@@ -42,7 +49,9 @@ from parle.recording import LearnerRecorder, TurnRecord
 from parle.scheduler import LATER, URGENT, ComputeGate
 from parle.sessions import SessionMemory, SessionStore
 from parle.tenants import store_key
+from parle.tutor import learner_errors
 from parle.tutor.corrections import Correction, SideChannelSplitter, parse_correction
+from parle.tutor.grammar import CheckerHealth, checker_findings, choose, combine, correction_hint
 from parle.tutor.levels import LevelEstimator, LevelTracker
 from parle.tutor.policy import TutorPolicy
 from parle.tutor.prompts import Region
@@ -101,6 +110,8 @@ class TurnPipeline:
         estimator: LevelEstimator | None = None,
         region: Region = "BR",
         recorder: LearnerRecorder | None = None,
+        grammar: GrammarChecker | None = None,
+        rules: bool = True,
     ) -> None:
         self.transcriber = transcriber
         self.chat = chat
@@ -117,6 +128,11 @@ class TurnPipeline:
         self.estimator = estimator
         self.region: Region = region
         self.recorder = recorder  # a known learner's long-term record (parle.recording)
+        # Errors in the learner's words (parle.tutor.grammar): the checker (LanguageTool) runs
+        # while the LLM writes; PARLE's own rules (`rules`) take microseconds, before it.
+        self.grammar = grammar
+        self.grammar_health = CheckerHealth()
+        self.rules = rules
 
     def level_tracker(self, memory: SessionMemory, start: str | None) -> LevelTracker:
         """The session's level tracker; a client-given level (re)starts it there."""
@@ -284,13 +300,24 @@ class TurnPipeline:
             max_tokens=options.max_tokens or turn.max_tokens,
             speed=memory.lesson.speed(options.speed or turn.tts_speed),  # and "mais devagar"
         )
+        # The learner's errors: PARLE's rules now (this reply may correct one), the checker
+        # meanwhile (its error is corrected by the next reply); one error chosen in the end.
+        text = transcript.text
+        found = learner_errors.find(text, level=turn.level) if self.rules else []
+        checking = asyncio.create_task(
+            checker_findings(text, self.grammar, self.grammar_health, level=turn.level)
+        )
+        first = choose(found)
+        hint = memory.pending_hint
+        memory.pending_hint = None
+        if first is not None:
+            hint = correction_hint(first, turn.correction)
         messages = turn.messages(
-            memory.messages, transcript.text, context=list(memory.notes.values())
+            memory.messages, text, context=list(memory.notes.values()), hint=hint
         )
         yield StageEvent("llm")
         memory.lesson.speaking(options.voice, options.speed)  # its audio, for "repete"
         produce = self._sequential if options.sequential else self._streamed
-        correction: Correction | None = None
         # aclosing: a consumer that stops at a `yield` (a client gone) still cancels the
         # LLM and TTS tasks at once, not whenever the abandoned generator is collected.
         try:
@@ -301,23 +328,34 @@ class TurnPipeline:
                     lessons.observe(memory, event)
                     if isinstance(event, AudioEvent) and timings.ttfa_ms is None:
                         timings.ttfa_ms = elapsed_ms(state.started)
-                    elif isinstance(event, CorrectionEvent):
-                        correction = event.correction
                     yield event
+            # The checker has its own time limit (`PARLE_GRAMMAR_TIMEOUT_S`); by now it has
+            # usually answered, while the reply was spoken.
+            checked = await checking
         except BaseException:
+            checking.cancel()
             memory.lesson.spoken(state.response, complete=False)
             # An interrupted reply is kept as far as it was written: the learner heard some.
             if state.response.strip():
-                memory.add_turn(transcript.text, state.response.strip())
+                memory.add_turn(text, state.response.strip())
             raise
+        chosen = choose(combine(text, found, checked, state.llm_correction))
+        correction: Correction | None = None
+        if chosen is not None:
+            correction = chosen.correction
+            event = CorrectionEvent(correction)
+            lessons.observe(memory, event)
+            yield event
+            if chosen.source == "checker":
+                memory.pending_hint = correction_hint(chosen, turn.correction, earlier=True)
         # Remembered before `complete` leaves: a client may stop reading right after it.
-        memory.add_turn(transcript.text, state.response)
+        memory.add_turn(text, state.response)
         memory.lesson.spoken(state.response, complete=True)
         timings.total_ms = elapsed_ms(state.started)
         if self.recorder is not None and options.learner_id:
             estimate = turn.estimate.level if turn.estimate is not None else None
             self.recorder.turn_finished(memory, TurnRecord(
-                transcript.text, state.response, turn.level, estimate,
+                text, state.response, turn.level, estimate,
                 transcript.duration_s, timings.as_dict(), correction))  # fmt: skip
         yield CompleteEvent(transcript.text, state.response, timings)
 
@@ -465,9 +503,8 @@ class TurnPipeline:
         state.response = state.response.strip()
         timings.llm_ms = elapsed_ms(started)
         emit(ResponseEvent(state.response, timings.llm_ms))
-        correction = parse_correction(side.block)
-        if correction is not None:
-            emit(CorrectionEvent(correction))
+        # Not sent yet: `_reply` weighs it with the checker's and the rules' findings.
+        state.llm_correction = parse_correction(side.block)
 
     async def _speak(
         self,

@@ -1,11 +1,20 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import shutil
+import threading
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
+
+if TYPE_CHECKING:
+    from parle.engines.languagetool import LanguageToolServer
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parent.parent
 # The test clips live in the repository (tests/data/audio/README.md says what each one is).
@@ -75,6 +84,59 @@ def write_over_cap_wav(path: Path, *, data_bytes: int = 12 * 1024 * 1024) -> Pat
         out.write(header)
         out.write(bytes(data_bytes))
     return path
+
+
+class LoopThread:
+    """An event loop of its own in a background thread, for what lives as long as the test
+    session (an asyncio subprocess belongs to the loop that made it; each test has its own)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
+
+
+@pytest.fixture(scope="session")
+def languagetool_server() -> Iterator[LanguageToolServer]:
+    """ONE real LanguageTool (pt-BR) for the whole session, launched by `LanguageToolServer` on a
+    free loopback port from the jars `make setup` fetched, warmed up; stopped at the end."""
+    if shutil.which("java") is None:
+        pytest.skip(
+            "needs Java for LanguageTool (Debian: apt-get install default-jre-headless maven, "
+            "then make setup)"
+        )
+    from harness.uvicorn_thread import free_port
+    from parle.config import load_settings
+    from parle.engines.languagetool import LanguageToolServer
+
+    settings = load_settings(grammar_url=f"http://127.0.0.1:{free_port()}/v2")
+    if not any(settings.grammar_lib.glob("languagetool-server-*.jar")):
+        pytest.fail(
+            f"LanguageTool's jars are not in {settings.grammar_lib}: run make setup "
+            "(scripts/languagetool.sh fetches them with Maven)"
+        )
+    server = LanguageToolServer(settings)
+    loop = LoopThread()
+    try:
+        loop.run(server.start(), timeout=settings.grammar_start_timeout_s + 30)
+        yield server
+    finally:
+        loop.run(server.stop(), timeout=30)
+        loop.close()
+
+
+@pytest.fixture(scope="session")
+def languagetool_url(languagetool_server: LanguageToolServer) -> str:
+    """The `/v2` URL of the session's LanguageTool (for PARLE_GRAMMAR_URL)."""
+    return languagetool_server.url
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from bridge.errors import ApiError
 from bridge.inputs import check_session_id
 from bridge.openapi import ID_SCHEMA, error_responses
 from bridge.schemas import AgentTurnReport
+from bridge.services import Services
 from parle.store import StoreState
 
 router = APIRouter()
@@ -35,9 +36,21 @@ async def ready(services: ServicesDep) -> JSONResponse:
     body: dict[str, object] = {"ready": bool(engines and llm), "engines": engines, "llm": bool(llm)}
     if services.recorder is not None:
         body["store"] = services.recorder.state
+    if services.pipeline is not None:
+        body["grammar"] = grammar_state(services)
     if services.load_error:
         body["error"] = "engines failed to load; see the server log"
     return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+
+def grammar_state(services: Services) -> str:
+    """What checks the learner's grammar: `languagetool` (answering), `down` (LanguageTool is
+    failing: PARLE's rules go on), `rules` (PARLE's rules only) or `off`. Never a 503."""
+    pipeline = services.pipeline
+    assert pipeline is not None
+    if pipeline.grammar is not None:
+        return "down" if pipeline.grammar_health.down else "languagetool"
+    return "rules" if pipeline.rules else "off"
 
 
 @router.get("/metrics")
@@ -50,6 +63,8 @@ async def metrics(services: ServicesDep) -> Response:
         for name in get_args(StoreState):
             services.metrics.store_state.labels(name).set(1 if name == state else 0)
         services.metrics.store_journal_items.set(services.recorder.journal_items)
+    if services.pipeline is not None:
+        services.metrics.grammar_down.set(1 if services.pipeline.grammar_health.down else 0)
     return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")
 
 

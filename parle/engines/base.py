@@ -99,3 +99,27 @@ class ChatModel(Protocol):
     async def aclose(self) -> None:
         """Close the connections to the model server."""
         ...
+
+
+@dataclass(frozen=True)
+class GrammarMatch:
+    """One problem a grammar checker found in a text, as the checker states it; what the
+    tutor makes of it (an explanation for a learner, a kind) is `parle.tutor.grammar`'s."""
+
+    offset: int  # in characters, into the checked text
+    length: int
+    replacements: tuple[str, ...]  # best first; empty when the checker suggests none
+    message: str  # the checker's own wording
+    rule: str  # the checker's rule id (LanguageTool: GENERAL_VERB_AGREEMENT_ERRORS, ...)
+    category: str  # the checker's category id (LanguageTool: GRAMMAR, TYPOS, ...)
+
+
+class GrammarChecker(Protocol):
+    """A grammar checker for the learner's words (LanguageTool on loopback). It never fails a
+    turn: every failure, a time limit included, is a `GrammarUnavailableError`."""
+
+    async def check(self, text: str) -> list[GrammarMatch]: ...
+
+    async def aclose(self) -> None:
+        """Close the connections to the checker."""
+        ...

@@ -178,13 +178,15 @@ def fork_memory(memory: SessionMemory) -> SessionMemory:
 
 
 def adopt_memory(memory: SessionMemory, source: SessionMemory) -> None:
-    """Make `memory` hold what `source` holds (history, level tracker, notes)."""
+    """Make `memory` hold what `source` holds (history, level tracker, notes, the next
+    reply's correction hint)."""
     messages = source.messages
     memory.clear()
     for user, assistant in zip(messages[::2], messages[1::2], strict=False):
         memory.add_turn(user["content"], assistant["content"])
     memory.level = copy.deepcopy(source.level)
     memory.notes = dict(source.notes)
+    memory.pending_hint = source.pending_hint
 
 
 def replace_last_reply(memory: SessionMemory, user_text: str, reply: str) -> bool:

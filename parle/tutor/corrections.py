@@ -11,10 +11,21 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 MARKERS = ("<correcao>", "<correção>")
 _END = re.compile(r"</corre(?:c|ç)(?:a|ã)o>", re.IGNORECASE)
-KINDS = ("grammar", "vocabulary", "pronunciation", "agreement", "tense", "preposition", "other")
+KINDS = (
+    "grammar",
+    "vocabulary",
+    "pronunciation",
+    "agreement",
+    "tense",
+    "preposition",
+    "ser_estar",
+    "article",
+    "other",
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +37,24 @@ class Correction:
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
+
+
+# Where a correction came from: the LLM's side channel, the grammar checker (LanguageTool) or
+# PARLE's own learner-error rules (parle.tutor.learner_errors).
+Source = Literal["llm", "checker", "rules"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One error found in the learner's words: the correction as the learner will see it,
+    where it came from, and where it is in the text (`start`/`end`: character offsets into
+    the checked text; -1 when unknown, as for the LLM's block)."""
+
+    correction: Correction
+    source: Source
+    rule: str
+    start: int = -1
+    end: int = -1
 
 
 class SideChannelSplitter:

@@ -54,13 +54,18 @@ class TurnSettings:
     changed: bool = False
 
     def messages(
-        self, history: Sequence[ChatMessage], user_text: str, *, context: Sequence[str] = ()
+        self,
+        history: Sequence[ChatMessage],
+        user_text: str,
+        *,
+        context: Sequence[str] = (),
+        hint: str | None = None,
     ) -> list[ChatMessage]:
         """The LLM request's messages: the system prompt, the session's `context` notes, the
-        history, the learner's words, then the reminder (never before the history: the
-        prefix cache would miss)."""
+        history, the learner's words, the reminder (never before the history: the prefix
+        cache would miss), then a correction `hint`."""
         return build_messages(
-            history, user_text, level=self.level, region=self.region, context=context
+            history, user_text, level=self.level, region=self.region, context=context, hint=hint
         )
 
 

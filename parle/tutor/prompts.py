@@ -116,9 +116,10 @@ def build_messages(
     level: str = "A2",
     region: Region = "BR",
     context: Sequence[str] = (),
+    hint: str | None = None,
 ) -> list[ChatMessage]:
-    """System prompt, the session's context notes, its history, the learner's words, then
-    the reminder.
+    """System prompt, the session's context notes, its history, the learner's words, the
+    reminder, then this turn's correction `hint` (`parle.tutor.grammar.hint`) if any.
 
     The system prompt depends only on (level, region): byte-identical across sessions, so the
     LLM server's prefix cache always covers it. `context` (what this session adds: the
@@ -130,7 +131,8 @@ def build_messages(
     everything up to the new words. Without the past reminders the previous request diverged
     where its reminder was, and the last reply was prefilled again on every turn (SmolLM2 on
     the `cpu` profile, turns 2-4: first token 483-582 ms, 319-337 ms with them;
-    bench/bench_history_cache.py).
+    bench/bench_history_cache.py). The hint comes last and is never kept in the history: it
+    costs the next request a re-prefill of this reply only, on a turn with an error.
     """
     notes: list[ChatMessage] = (
         [{"role": "system", "content": "\n\n".join(context)}] if context else []
@@ -141,10 +143,12 @@ def build_messages(
         past.append(message)
         if message["role"] == "user":
             past.append(reminder)
+    steer: list[ChatMessage] = [{"role": "system", "content": hint}] if hint else []
     return [
         {"role": "system", "content": system_prompt(level, region)},
         *notes,
         *past,
         {"role": "user", "content": user_text},
         reminder,
+        *steer,
     ]

@@ -38,6 +38,9 @@ def server(
         tts_device="cpu",
         llm_url=llm.url,
         llm_launch=False,
+        # The engines under test are speech's; the real LanguageTool has its own tests
+        # (test_languagetool.py, and every e2e turn), and a JVM here would only slow this down.
+        grammar="rules",
     )
     thread = UvicornThread(create_app(settings)).start()
     yield thread.wait_ready()

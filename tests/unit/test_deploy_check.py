@@ -88,3 +88,64 @@ def test_a_dependency_missing_from_the_lock_is_caught() -> None:
     assert check.check_lock(pyproject, without) == [
         "deploy/requirements-gpu.lock lacks sqlalchemy (make lock)"
     ]
+
+
+def test_languagetool_serves_the_network_only_and_never_holds_the_tutor_back() -> None:
+    env = check.env_example()
+    assert check.check_compose(COMPOSE, env) == []
+    compose = yaml.safe_load(COMPOSE)
+    services = compose["services"]
+    del services["languagetool"]["healthcheck"]
+    services["languagetool"]["ports"] = ["8010:8010"]
+    services["languagetool"]["entrypoint"].remove("--public")
+    services["parle-server"]["depends_on"]["languagetool"]["condition"] = "service_healthy"
+    del services["parle-agent"]["environment"]["PARLE_GRAMMAR_URL"]
+    services["parle-agent"]["environment"]["PARLE_GRAMMAR_LAUNCH"] = "true"
+    assert set(check.check_compose(yaml.safe_dump(compose), env)) == {
+        "compose.yaml: languagetool: no healthcheck",
+        "compose.yaml: languagetool: publishes ports; it serves the network only",
+        "compose.yaml: languagetool: run HTTPServer with --public (else it answers only on its"
+        " own loopback)",
+        "compose.yaml: parle-server must not wait for languagetool to be healthy"
+        " (service_started: a grammar outage never holds the tutor back)",
+        "compose.yaml: parle-agent: PARLE_GRAMMAR_URL must be http://languagetool:8010/v2"
+        " (languagetool's --port)",
+        'compose.yaml: parle-agent: set PARLE_GRAMMAR_LAUNCH: "false"',
+    }
+    del services["languagetool"]
+    assert "compose.yaml: services missing: languagetool" in check.check_compose(
+        yaml.safe_dump(compose), env
+    )
+
+
+def test_the_image_fetches_languagetool_as_make_setup_does() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    unpinned = dockerfile.replace("maven:3.9.9-eclipse-temurin-17", "maven")
+    assert check.check_dockerfile(unpinned) == [
+        "Dockerfile: pin the base image to a version ('maven')"
+    ]
+    script = (REPO / "scripts" / "languagetool.sh").read_text()
+    plugin = check._plugin(script)
+    assert plugin and plugin in dockerfile
+    other = dockerfile.replace(plugin, plugin.rsplit(":", 1)[0] + ":3.6.0")
+    assert check.check_dockerfile(other) == [
+        f"Dockerfile: fetch LanguageTool with {plugin}:copy-dependencies, as"
+        " scripts/languagetool.sh does"
+    ]
+    no_home = dockerfile.replace("PARLE_GRAMMAR_HOME=", "PARLE_GRAMMAR_DIR=")
+    assert check.check_dockerfile(no_home) == [
+        "Dockerfile: set PARLE_GRAMMAR_HOME to LanguageTool's jars"
+    ]
+
+
+def test_dockerignore_must_let_in_what_the_dockerfile_copies() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    ignore = "*\n!deploy/requirements-gpu.lock\n!deploy/languagetool/pom.xml\n!pyproject.toml\n"
+    ignore += "!README.md\n!parle/\n!bridge/\n!agent/\n**/__pycache__\n"
+    assert check.check_dockerignore(dockerfile, ignore) == []
+    assert check.dockerignored("parle/engines/__pycache__/x.pyc", ignore)
+    assert not check.dockerignored("parle/engines/languagetool.py", ignore)
+    without_pom = ignore.replace("!deploy/languagetool/pom.xml\n", "")
+    assert check.check_dockerignore(dockerfile, without_pom) == [
+        ".dockerignore: keeps out deploy/languagetool/pom.xml, which the Dockerfile copies"
+    ]
