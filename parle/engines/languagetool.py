@@ -11,7 +11,6 @@ learner's words, and neither does anything logged here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ import httpx
 
 from parle.config import Settings
 from parle.engines.base import GrammarMatch
+from parle.engines.processes import end_process
 from parle.errors import GrammarUnavailableError
 
 log = logging.getLogger(__name__)
@@ -325,12 +325,5 @@ class LanguageToolServer:
         still in progress ends what it launched."""
         self._stopped = True
         process, self._process = self._process, None
-        if process is None or process.returncode is not None:
-            return
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            process.kill()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(process.wait(), 5)
+        if process is not None:
+            await end_process(process)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import subprocess
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from parle.config import Settings
+from parle.engines.processes import end_process
 from parle.errors import LlmUnavailableError
 
 log = logging.getLogger(__name__)
@@ -165,12 +165,5 @@ class LlmServer:
     async def stop(self) -> None:
         """Stop the server if PARLE launched it; one found running is left alone."""
         process, self._process = self._process, None
-        if process is None or process.returncode is not None:
-            return
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            process.kill()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(process.wait(), 5)
+        if process is not None:
+            await end_process(process)

@@ -92,6 +92,7 @@ def test_the_report_reads_on_a_phone(tmp_path: Path) -> None:
 
     with make_stack(database_url=f"sqlite:///{tmp_path / 'phone.db'}") as stack:
         sse_turn(stack, session_id="a", learner_id="phone-learner", level="A2")
+        stack.stt.text = "Ontem eu sabo nadar no mar."  # the words the LLM's block corrects
         stack.llm.tokens = [*REPLY, CORRECTION]
         sse_turn(stack, session_id="b", learner_id="phone-learner", level="B1")
         sse_turn(stack, session_id="b", learner_id="phone-learner")

@@ -147,3 +147,17 @@ async def test_a_correct_sentence_has_no_correction_and_no_hint(stack: Stack) ->
     (turn,) = await typed_turns(stack, "Eu trabalho como enfermeira e gosto de praia.")
     assert corrections(turn) == []
     assert stack.llm.requests[-1]["messages"][-1]["content"].startswith("(Nível")
+
+
+async def test_the_realtime_door_sends_the_turns_one_correction(stack: Stack) -> None:
+    from tests.integration.test_realtime import connect
+
+    async with connect(stack) as client:
+        await client.until("session.created")
+        await client.type_text("Eu tem vinte anos.")
+        await client.send("response.create")
+        done = await client.until("response.done")
+    (correction,) = client.of("parle.correction")
+    assert (correction["original"], correction["corrected"]) == ("Eu tem", "Eu tenho")
+    assert correction["response_id"] == done["response"]["id"]
+    assert client.types().index("parle.correction") < client.types().index("response.done")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -40,6 +40,15 @@ BLOCK = (
 REPLY = ["Que legal!", " Você foi", " à praia", " ontem?", " <corr", BLOCK[5:]]
 
 
+def collector(events: list[dict[str, Any]]) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    """A `TutorAgent` publisher that keeps what the tutor sends on `parle.tutor`."""
+
+    async def publish(event: dict[str, Any]) -> None:
+        events.append(event)
+
+    return publish
+
+
 @pytest.fixture
 def llm_server() -> Iterator[ScriptedLlmServer]:
     server = ScriptedLlmServer(REPLY).start()
@@ -51,9 +60,7 @@ async def test_tutor_answers_without_the_correction_and_publishes_it(
     llm_server: ScriptedLlmServer,
 ) -> None:
     events: list[dict[str, Any]] = []
-
-    async def publish(event: dict[str, Any]) -> None:
-        events.append(event)
+    publish = collector(events)
 
     agent = TutorAgent(level="A1", publish=publish, greeting="Olá!")
     async with AgentSession(llm=ParleLLM(base_url=llm_server.url)) as session:
@@ -114,9 +121,7 @@ async def test_each_learner_turn_updates_the_level_and_what_it_steers(
     llm_server: ScriptedLlmServer,
 ) -> None:
     events: list[dict[str, Any]] = []
-
-    async def publish(event: dict[str, Any]) -> None:
-        events.append(event)
+    publish = collector(events)
 
     agent = TutorAgent(level="A1", publish=publish)
     advanced = "Embora eu tivesse estudado bastante, não consegui passar, portanto tentarei."
@@ -157,12 +162,13 @@ HAVE_BLOCK = (
     '<correcao>{"original": "Eu tem 20 anos", "corrected": "Eu tenho 20 anos", '
     '"explanation": "verbo ter", "kind": "grammar"}</correcao>'
 )
-WE_GO = "A gente vamos ao cinema hoje."
+# An error PARLE's rules do not know ("subir" is not in their tables): the checker's alone.
+WE_GO = "Nós sobe a montanha todo domingo."
 WE_GO_MATCH = GrammarMatch(
-    offset=WE_GO.index("vamos"),
-    length=len("vamos"),
-    replacements=("vai",),
-    message="Com <suggestion>a gente</suggestion>, o verbo fica na 3ª pessoa.",
+    offset=WE_GO.index("sobe"),
+    length=len("sobe"),
+    replacements=("subimos",),
+    message="Com <suggestion>nós</suggestion>, o verbo fica na 1ª pessoa do plural.",
     rule="GENERAL_VERB_AGREEMENT_ERRORS",
     category="GRAMMAR",
 )
@@ -285,9 +291,7 @@ async def test_a_rules_error_steers_its_own_reply_and_one_correction_is_sent(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="livekit.agents")
     events: list[dict[str, Any]] = []
-
-    async def publish(event: dict[str, Any]) -> None:
-        events.append(event)
+    publish = collector(events)
 
     # All three sources see the same error: one correction goes out, the rules' own (the
     # preferred source).
@@ -332,9 +336,7 @@ async def test_the_checkers_late_error_is_sent_after_the_reply_and_steers_the_ne
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="livekit.agents")
     events: list[dict[str, Any]] = []
-
-    async def publish(event: dict[str, Any]) -> None:
-        events.append(event)
+    publish = collector(events)
 
     answer = asyncio.Event()
     checker = HeldChecker({WE_GO: [WE_GO_MATCH]}, answer=answer)
@@ -353,7 +355,7 @@ async def test_the_checkers_late_error_is_sent_after_the_reply_and_steers_the_ne
         await wait_until(lambda: bool(correction_events(events)))
         [found] = grammar.from_checker(WE_GO, [WE_GO_MATCH])
         assert correction_events(events) == [{"type": "correction", **found.correction.as_dict()}]
-        assert found.correction.original == "vamos" and found.correction.corrected == "vai"
+        assert found.correction.original == "sobe" and found.correction.corrected == "subimos"
         assert agent.written_reply("".join(PLAIN)) == ("".join(PLAIN), found.correction)
 
         # The next reply corrects it (the previous utterance's error), and only that one.
@@ -376,9 +378,7 @@ async def test_a_checker_that_is_down_never_disturbs_the_turn(
     llm_server: ScriptedLlmServer,
 ) -> None:
     events: list[dict[str, Any]] = []
-
-    async def publish(event: dict[str, Any]) -> None:
-        events.append(event)
+    publish = collector(events)
 
     checker = HeldChecker(down=True)
     agent = TutorAgent(level="A1", publish=publish, greeting="Olá!", grammar=checker)
@@ -402,9 +402,7 @@ async def test_a_correct_sentence_gets_no_correction_and_no_hint(
     llm_server: ScriptedLlmServer,
 ) -> None:
     events: list[dict[str, Any]] = []
-
-    async def publish(event: dict[str, Any]) -> None:
-        events.append(event)
+    publish = collector(events)
 
     checker = HeldChecker()
     llm_server.tokens = list(PLAIN)
@@ -424,9 +422,7 @@ async def test_a_reply_interrupted_before_it_is_written_sends_nothing(
     llm_server: ScriptedLlmServer,
 ) -> None:
     events: list[dict[str, Any]] = []
-
-    async def publish(event: dict[str, Any]) -> None:
-        events.append(event)
+    publish = collector(events)
 
     checker = HeldChecker({HAVE: []}, answer=asyncio.Event())  # never answers
     agent = TutorAgent(level="A1", publish=publish, greeting="Olá!", grammar=checker)

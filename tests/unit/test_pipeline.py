@@ -51,9 +51,14 @@ async def chat(llm: ScriptedLlmServer) -> AsyncIterator[OpenAIChatModel]:
     await client.aclose()
 
 
-def pipeline(chat: OpenAIChatModel, tts: InstantSynthesizer | None = None) -> TurnPipeline:
+def pipeline(
+    chat: OpenAIChatModel,
+    tts: InstantSynthesizer | None = None,
+    *,
+    heard: str = "Olá, meu nome é Ana.",
+) -> TurnPipeline:
     return TurnPipeline(
-        InstantTranscriber("Olá, meu nome é Ana."),
+        InstantTranscriber(heard),
         chat,
         tts or InstantSynthesizer(),
         sessions=SessionStore(max_turns=4),
@@ -233,7 +238,9 @@ async def test_correction_block_is_sent_apart_and_never_spoken(llm: ScriptedLlmS
     llm.tokens = CORRECTED_REPLY
     chat = OpenAIChatModel(llm.url)
     tts = InstantSynthesizer()
-    events = await collect(pipeline(chat, tts).run(speech_wav()))
+    # The learner's words hold what the block corrects (a block on words they never said is
+    # dropped: tests/unit/test_grammar.py).
+    events = await collect(pipeline(chat, tts, heard="Eu vai na praia ontem.").run(speech_wav()))
     await chat.aclose()
     assert all("<" not in text and "original" not in text for text in tts.texts)
     assert " ".join(tts.texts) == "Que legal! Você foi à praia ontem? Eu adoro o mar."
