@@ -30,7 +30,7 @@ from parle.config import Settings, load_settings  # noqa: E402
 from parle.engines.base import GrammarChecker  # noqa: E402
 from parle.tutor import learner_errors  # noqa: E402
 from parle.tutor.corrections import Finding  # noqa: E402
-from parle.tutor.grammar import checker_findings, combine  # noqa: E402
+from parle.tutor.grammar import checker_findings, combine, find_errors  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "learner_errors"
 # d001's second error, "em Porto" (the set's README): neither a hit nor a false positive.
@@ -121,10 +121,10 @@ def rules_detector() -> Detect:
 
 def checker_detector(checker: GrammarChecker, *, with_rules: bool) -> Detect:
     async def detect(item: dict[str, object]) -> list[Finding]:
-        text = str(item["text"])
-        checked = await checker_findings(text, checker, level=str(item["level"]))
-        rules = learner_errors.find(text, level=str(item["level"])) if with_rules else []
-        return combine(text, rules, checked, None)
+        text, level = str(item["text"]), str(item["level"])
+        if with_rules:
+            return await find_errors(text, level=level, checker=checker)  # as a turn gets them
+        return await checker_findings(text, checker, level=level)
 
     return detect
 

@@ -3,8 +3,9 @@
 correction block; deduplicated, and one chosen per turn by level.
 
 What counts as an error is a tutor's call, not the checker's: spelling and typography are not
-(Whisper chose the spelling of speech), nor are capitals and punctuation; a suggestion that
-only changes case, or that rewrites a word the learner got right, is dropped.
+(Whisper chose the spelling of speech), nor are capitals, punctuation, style advice or a
+European form said in Brazil; a suggestion that only changes case is dropped, and so is an
+LLM's block that quotes words the learner never said.
 """
 
 from __future__ import annotations
