@@ -170,9 +170,12 @@ def test_a_webrtc_call_in_the_page_through_the_real_sfu(stack: LiveKitStack, bro
         out.setsampwidth(2)
         out.setframerate(16_000)
         out.writeframes((np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes())
-    heard = asyncio.run(transcribe(stack.parle_url, wav.getvalue()))
-    greeting_words = set(normalize(GREETING))
-    assert len(greeting_words & set(normalize(heard))) >= len(greeting_words) // 2, heard
+    heard = set(normalize(asyncio.run(transcribe(stack.parle_url, wav.getvalue()))))
+    # The tutor's words, the greeting's or the reply's: the recorder starts once the page has
+    # attached the tutor's track, and on a loaded box the greeting may be playing by then (twice
+    # in full runs here, Whisper heard the reply and only the greeting's end).
+    said = {w for w in normalize(" ".join([GREETING, *final["replies"]])) if len(w) >= 3}
+    assert len(said & heard) >= 4, (heard, final["replies"])
 
 
 def _grouped(spans: list[list[float]], gap_ms: float) -> list[list[float]]:
