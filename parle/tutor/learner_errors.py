@@ -31,6 +31,7 @@ from parle.tutor.portuguese import (
     PRONOUN_PERSONS,
     SLOTS,
     WORD,
+    Form,
     Gender,
     Number,
     adjective_forms,
@@ -582,15 +583,24 @@ _WHILE_PRETERITE = re.compile(
 )
 
 
+def _imperfect_of(verb: str, pronoun: str, *, unless: Callable[[Form], bool]) -> str | None:
+    """The imperfect that `verb`, a preterite in `pronoun`'s person, should have been; None
+    when it is not that, or when one of its readings is `unless`."""
+    persons = PRONOUN_PERSONS[pronoun.lower()]
+    forms = [f for f in FORMS.get(verb, []) if f.tense == "pret" and f.person in persons]
+    if not forms or any(unless(f) for f in FORMS[verb]):
+        return None
+    return form_of(forms[0].lemma, "imp", forms[0].person)
+
+
 def _ongoing_past(text: str, level: str) -> Iterator[Finding]:
     """ "Enquanto eu tomei banho": what was going on is the imperfect."""
     for match in _WHILE_PRETERITE.finditer(text):
         verb = match["verb"].lower()
-        persons = PRONOUN_PERSONS[match["pronoun"].lower()]
-        forms = [f for f in FORMS.get(verb, []) if f.tense == "pret" and f.person in persons]
-        if not forms or any(f.tense != "pret" for f in FORMS[verb]):
+        # "nós tomamos" is the present too: only an unambiguous preterite.
+        right = _imperfect_of(verb, match["pronoun"], unless=lambda f: f.tense != "pret")
+        if right is None:
             continue
-        right = form_of(forms[0].lemma, "imp", forms[0].person)
         start = match.start("pronoun")
         original = text[start : match.end()]
         yield _finding(
@@ -608,11 +618,9 @@ def _habitual_past(text: str, level: str) -> Iterator[Finding]:
         return
     for match in _PRONOUN_PRETERITE.finditer(text):
         verb = match["verb"].lower()
-        persons = PRONOUN_PERSONS[match["pronoun"].lower()]
-        forms = [f for f in FORMS.get(verb, []) if f.tense == "pret" and f.person in persons]
-        if not forms or any(f.tense == "imp" for f in FORMS[verb]):
+        right = _imperfect_of(verb, match["pronoun"], unless=lambda f: f.tense == "imp")
+        if right is None:
             continue
-        right = form_of(forms[0].lemma, "imp", forms[0].person)
         original = match.group(0)
         yield _finding(
             original,
